@@ -1,0 +1,125 @@
+"""Preference weights w (on the simplex) -> target rewards written into the model's condition.
+
+Each rule gives a fraction x_i in [0, 1] per objective; the target is then
+``low_i + x_i * (high_i - low_i)`` (ric-method.md section 4):
+
+- ``linf`` (the paper's rule): x_i = min(N * w_i, 1). The most-weighted objective always gets its
+  maximum; the others rise linearly and reach it at w_i = 1/N.
+- ``l2`` (the released evaluation code's rule): x_i = w_i / ||w||_2.
+- ``linear``: x_i = w_i.
+- ``lp`` (a family, parameter p >= 1): x_i = w_i / ||w||_p. p = 1 is ``linear`` and p = 2 is
+  ``l2`` exactly; p = inf gives w_i / max(w), which equals ``linf`` at the arg-max objective, at
+  the simplex vertices and at uniform weights, and is gentler elsewhere.
+- ``quantile``: the ``linf`` fraction read as a *level* of the training reward distribution
+  (the paper's diffusion code): target_i = the normalised training quantile of reward i at x_i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ric_core.stats import RewardStats
+
+METHODS = ("linf", "l2", "linear", "lp", "quantile")
+
+
+def validate_preference(preference: Sequence[float] | np.ndarray, num_rewards: int | None = None) -> np.ndarray:
+    """Check preference weights and normalise them to sum to 1.
+
+    Example:
+        >>> validate_preference([2, 2]).tolist()
+        [0.5, 0.5]
+    """
+    w = np.asarray(preference, dtype=np.float64)
+    if w.ndim != 1:
+        raise ValueError(f"a preference is one weight per reward (a 1-D list); got shape {w.shape}")
+    if num_rewards is not None and w.shape[0] != num_rewards:
+        raise ValueError(
+            f"the preference has {w.shape[0]} weight(s) but this model has {num_rewards} rewards; "
+            f"pass {num_rewards} weights, one per reward, in the statistics' order"
+        )
+    if w.shape[0] < 2:
+        raise ValueError(f"RiC needs at least 2 rewards to trade off; got a preference of length {w.shape[0]}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"preference weights must be finite numbers; got {w.tolist()}")
+    if np.any(w < 0):
+        raise ValueError(f"preference weights must be >= 0; got {w.tolist()} (set unwanted objectives to 0)")
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("preference weights are all zero; give at least one objective a positive weight")
+    return w / total
+
+
+def preference_fraction(w: np.ndarray, method: str = "linf", p: float | None = None) -> np.ndarray:
+    """Fraction x in [0, 1]^N of each objective's range, for normalised weights ``w``.
+
+    Example:
+        >>> preference_fraction(np.array([0.7, 0.3]), "linf").round(6).tolist()
+        [1.0, 0.6]
+    """
+    n = w.shape[0]
+    if method in ("linf", "quantile"):
+        x = np.minimum(n * w, 1.0)
+    elif method == "l2":
+        x = w / np.linalg.norm(w, 2)
+    elif method == "linear":
+        x = w.copy()
+    elif method == "lp":
+        if p is None or not (p >= 1):
+            raise ValueError(f"method 'lp' needs p >= 1 (p=1 linear, p=2 l2, p=inf max-normalised); got p={p}")
+        x = w / np.linalg.norm(w, p)
+    else:
+        raise ValueError(f"unknown mapping method {method!r}; choose one of {', '.join(METHODS)}")
+    return np.clip(x, 0.0, 1.0)
+
+
+def _bounds(n: int, low, high, stats: RewardStats | None) -> tuple[np.ndarray, np.ndarray]:  # each (N,)
+    if low is None or high is None:
+        if stats is None:
+            raise ValueError("give the reward range as low= and high=, or pass stats= to use the training range")
+        low = stats.z_min if low is None else low
+        high = stats.z_max if high is None else high
+    low = np.broadcast_to(np.asarray(low, dtype=np.float64), (n,))
+    high = np.broadcast_to(np.asarray(high, dtype=np.float64), (n,))
+    if np.any(high < low):
+        raise ValueError(f"each reward's high must be >= its low; got low={low.tolist()} high={high.tolist()}")
+    return low, high
+
+
+def map_preference(
+    preference: Sequence[float] | np.ndarray,
+    *,
+    method: str = "linf",
+    low: float | Sequence[float] | None = None,
+    high: float | Sequence[float] | None = None,
+    stats: RewardStats | None = None,
+    p: float | None = None,
+    decimals: int | None = 1,
+) -> np.ndarray:
+    """Target (normalised) rewards for a preference, shape (N,).
+
+    The range comes from ``low``/``high`` (scalars or per reward) or, when not given, from the
+    training range in ``stats``. ``method='quantile'`` needs ``stats``. ``decimals=1`` rounds as the
+    tags do; ``None`` keeps full precision.
+
+    Example (the table in ric-method.md 4.3):
+        >>> map_preference([0.7, 0.3], low=-4.2, high=4.2).tolist()
+        [4.2, 0.8]
+        >>> map_preference([0.7, 0.3], method="l2", low=-4.2, high=4.2).tolist()
+        [3.5, -0.9]
+    """
+    n = None if stats is None else stats.num_rewards
+    w = validate_preference(preference, n)
+    x = preference_fraction(w, method, p)
+    if method == "quantile":
+        if stats is None:
+            raise ValueError("method 'quantile' reads the training distribution: pass stats=RewardStats")
+        targets = stats.z_quantile(x)
+    else:
+        lo, hi = _bounds(w.shape[0], low, high, stats)
+        targets = lo + x * (hi - lo)
+    return targets if decimals is None else np.round(targets, decimals)

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from ric_core.mapping import map_preference, validate_preference
+from ric_core.stats import RewardStats
+
+# ric-method.md section 4.3: w1 -> (linf targets, l2 targets, linear targets) for range [-4.2, 4.2].
+PAPER_TABLE = {
+    1.0: ((4.2, -4.2), (4.2, -4.2), (4.2, -4.2)),
+    0.9: ((4.2, -2.5), (4.1, -3.3), (3.4, -3.4)),
+    0.8: ((4.2, -0.8), (3.9, -2.2), (2.5, -2.5)),
+    0.7: ((4.2, 0.8), (3.5, -0.9), (1.7, -1.7)),
+    0.6: ((4.2, 2.5), (2.8, 0.5), (0.8, -0.8)),
+    0.5: ((4.2, 4.2), (1.7, 1.7), (0.0, 0.0)),
+}
+
+
+@pytest.mark.parametrize("w1", sorted(PAPER_TABLE))
+def test_paper_table(w1):
+    for method, expected in zip(("linf", "l2", "linear"), PAPER_TABLE[w1], strict=True):
+        got = map_preference([w1, 1 - w1], method=method, low=-4.2, high=4.2)
+        np.testing.assert_allclose(got, expected, atol=1e-9, err_msg=f"{method} at w1={w1}")
+        # The table is symmetric for w1 < 0.5.
+        mirrored = map_preference([1 - w1, w1], method=method, low=-4.2, high=4.2)
+        np.testing.assert_allclose(mirrored, expected[::-1], atol=1e-9)
+
+
+def test_per_reward_ranges_and_stats_default():
+    t = map_preference([0.8, 0.2], low=[0.0, -10.0], high=[1.0, 10.0], decimals=None)
+    np.testing.assert_allclose(t, [1.0, -10 + 0.4 * 20])
+    stats = RewardStats.from_scores([[0.0, 1.0], [1.0, 3.0], [2.0, 5.0]], ["a", "b"])
+    t = map_preference([1.0, 0.0], stats=stats, decimals=None)
+    np.testing.assert_allclose(t, [stats.z_max[0], stats.z_min[1]])
+
+
+weights = st.lists(st.floats(0, 1), min_size=2, max_size=6).filter(lambda w: sum(w) > 1e-3)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_lp_family_special_cases(n):
+    rng = np.random.default_rng(n)
+    for w in rng.dirichlet(np.ones(n), size=20):
+        lp = {p: map_preference(w, method="lp", p=p, low=-1, high=2, decimals=None) for p in (1, 2, np.inf)}
+        np.testing.assert_allclose(lp[1], map_preference(w, method="linear", low=-1, high=2, decimals=None))
+        np.testing.assert_allclose(lp[2], map_preference(w, method="l2", low=-1, high=2, decimals=None))
+        linf = map_preference(w, method="linf", low=-1, high=2, decimals=None)
+        top = int(np.argmax(w))  # lp(inf) and linf agree on the arg-max objective ...
+        assert lp[np.inf][top] == pytest.approx(linf[top]) == pytest.approx(2.0)
+    for w in [*np.eye(n), np.full(n, 1 / n)]:  # ... and at the vertices and the centre.
+        np.testing.assert_allclose(
+            map_preference(w, method="lp", p=np.inf, low=-1, high=2, decimals=None),
+            map_preference(w, method="linf", low=-1, high=2, decimals=None),
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights, st.sampled_from(["linf", "l2", "linear", "lp"]), st.floats(1, 8))
+def test_targets_stay_in_range(w, method, p):
+    n = len(w)
+    low, high = -np.arange(1, n + 1, dtype=float), np.arange(1, n + 1, dtype=float) * 2
+    t = map_preference(w, method=method, p=p, low=low, high=high, decimals=None)
+    assert np.all(t >= low - 1e-9) and np.all(t <= high + 1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights, st.integers(0, 5), st.floats(0.01, 0.5), st.sampled_from(["linf", "l2", "linear", "lp"]))
+def test_target_monotone_in_own_weight(w, i, delta, method):
+    w = np.asarray(w) / np.sum(w)
+    i = i % len(w)
+    assume(w[i] < 1 - 1e-6)
+    grown_wi = w[i] + delta * (1 - w[i])
+    w2 = w * (1 - grown_wi) / (1 - w[i])  # the others shrink proportionally
+    w2[i] = grown_wi
+    t1 = map_preference(w, method=method, p=3, low=-4.2, high=4.2, decimals=None)
+    t2 = map_preference(w2, method=method, p=3, low=-4.2, high=4.2, decimals=None)
+    assert t2[i] >= t1[i] - 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights)
+def test_linf_gives_argmax_its_maximum(w):
+    t = map_preference(w, method="linf", low=-3.0, high=3.0, decimals=None)
+    assert t[int(np.argmax(w))] == pytest.approx(3.0)
+
+
+def test_quantile_variant_reads_training_distribution():
+    rng = np.random.default_rng(1)
+    raw = np.column_stack([rng.exponential(1.0, 4000), rng.normal(0, 1, 4000)])
+    stats = RewardStats.from_scores(raw, ["skewed", "normal"])
+    t = map_preference([0.75, 0.25], method="quantile", stats=stats, decimals=None)
+    # linf in CDF space: reward 1 at its maximum, reward 2 at its quantile level 2 * 0.25 = 0.5.
+    z = stats.normalize(raw)
+    np.testing.assert_allclose(t, [z[:, 0].max(), np.quantile(z[:, 1], 0.5)], atol=1e-9)
+    with pytest.raises(ValueError, match="stats=RewardStats"):
+        map_preference([0.5, 0.5], method="quantile", low=0, high=1)
+
+
+@pytest.mark.parametrize(
+    ("w", "match"),
+    [
+        ([0.5, np.nan], "finite"),
+        ([0.5, np.inf], "finite"),
+        ([-0.1, 1.1], ">= 0"),
+        ([0.0, 0.0], "all zero"),
+        ([1.0], "at least 2"),
+        ([[0.5, 0.5]], "1-D"),
+    ],
+)
+def test_bad_preferences(w, match):
+    with pytest.raises(ValueError, match=match):
+        validate_preference(w)
+
+
+def test_wrong_length_names_expected_count():
+    with pytest.raises(ValueError, match="this model has 3 rewards"):
+        validate_preference([0.5, 0.5], num_rewards=3)
+    stats = RewardStats.from_scores([[0.0, 1.0, 2.0], [1.0, 3.0, 0.0]], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="pass 3 weights"):
+        map_preference([0.5, 0.5], stats=stats)
+
+
+def test_unnormalised_weights_are_normalised():
+    np.testing.assert_allclose(validate_preference([3, 1]), [0.75, 0.25])
+    np.testing.assert_allclose(
+        map_preference([3, 1], low=-4.2, high=4.2), map_preference([0.75, 0.25], low=-4.2, high=4.2)
+    )
+
+
+def test_bad_method_and_p():
+    with pytest.raises(ValueError, match="unknown mapping method"):
+        map_preference([0.5, 0.5], method="l3", low=0, high=1)
+    with pytest.raises(ValueError, match="p >= 1"):
+        map_preference([0.5, 0.5], method="lp", p=0.5, low=0, high=1)
+    with pytest.raises(ValueError, match="low= and high="):
+        map_preference([0.5, 0.5])

@@ -1,0 +1,18 @@
+"""Reward models behind one protocol: ``reward(images=..., prompts=..., completions=...) -> (N,) float32``.
+
+Heavy models (open_clip, transformers) load only when a reward that needs them is built.
+"""
+
+from rewards.base import Reward, RewardScores, RewardSet, SharedFeatureReward
+from rewards.registry import get_reward, list_rewards, register_reward, reward_info
+
+__all__ = [
+    "Reward",
+    "RewardScores",
+    "RewardSet",
+    "SharedFeatureReward",
+    "get_reward",
+    "list_rewards",
+    "register_reward",
+    "reward_info",
+]

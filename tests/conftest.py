@@ -1,6 +1,9 @@
-"""Test-wide settings: never touch the network, keep runs quiet and deterministic."""
+"""Test-wide settings (never touch the network, stay quiet) and tiny models shared by the tests."""
 
+import json
 import os
+
+import pytest
 
 # Any accidental hub id must fail fast instead of retrying for tens of seconds.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -8,3 +11,59 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_name(tmp_path_factory) -> str:
+    """Register a tiny open_clip architecture (32-d embeddings, 32 px images) and return its name."""
+    import open_clip
+
+    path = tmp_path_factory.mktemp("clip_cfg") / "ric-tiny-clip.json"
+    path.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(path)
+    return "ric-tiny-clip"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_checkpoint(tiny_clip_name, tmp_path_factory) -> str:
+    """A tiny CLIP's weights saved as a local checkpoint file, as open_clip loads `pretrained=PATH`."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(0)
+    model = open_clip.create_model(tiny_clip_name, pretrained=None)
+    path = tmp_path_factory.mktemp("clip_ckpt") / "tiny_clip.pt"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
+    """A byte-level BPE tokenizer trained on the fly, saved with bos/eos/pad like a GPT-2 folder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [
+        "Human: how do I bake bread? Assistant: Mix flour, water, salt and yeast, then bake it.",
+        "Human: tell me a joke. Assistant: Why did the chicken cross the road? To get to the other side.",
+        "Summarize the post. The cat sat on the mat all day and refused to move for dinner.",
+    ] * 20
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", model_max_length=128
+    )
+    path = tmp_path_factory.mktemp("bpe_tok")
+    fast.save_pretrained(path)
+    return str(path)

@@ -1,0 +1,134 @@
+"""aesthetic, clip_score and pickscore through their real loading code, on tiny models saved to disk."""
+
+import numpy as np
+import pytest
+import torch
+
+from rewards import RewardSet, get_reward
+from rewards.aesthetic import AestheticMLP
+from rewards.clip_backbone import load_backbone
+
+RNG = np.random.default_rng(0)
+IMAGES = [RNG.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(10)]
+PROMPTS = [f"a photo of {n} red circles" for n in range(10)]
+
+
+@pytest.fixture(scope="module")
+def head_file(tmp_path_factory, tiny_clip_name):
+    """An aesthetic head for the tiny 32-d CLIP, saved in the released .pth key layout."""
+    torch.manual_seed(1)
+    state = AestheticMLP(32).state_dict()
+    assert list(state) == [f"layers.{i}.{p}" for i in (0, 2, 4, 6, 7) for p in ("weight", "bias")]
+    path = tmp_path_factory.mktemp("aes") / "sac+logos+ava1-l14-linearMSE.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def rewards_pair(tiny_clip_name, tiny_clip_checkpoint, head_file):
+    kw = dict(clip_model=tiny_clip_name, clip_pretrained=tiny_clip_checkpoint)
+    return get_reward("aesthetic", weights=head_file, **kw), get_reward("clip_score", **kw)
+
+
+def test_backbone_loads_checkpoint_weights(tiny_clip_name, tiny_clip_checkpoint):
+    bb = load_backbone(tiny_clip_name, tiny_clip_checkpoint)
+    saved = torch.load(tiny_clip_checkpoint, weights_only=True)
+    name, tensor = next((k, v) for k, v in saved.items() if k.startswith("visual"))
+    torch.testing.assert_close(bb.model.state_dict()[name], tensor)
+    assert bb.embed_dim == 32 and bb.encode_images(IMAGES[:3]).shape == (3, 32)
+
+
+def test_aesthetic_normalises_the_embedding(rewards_pair, monkeypatch):
+    aes, _ = rewards_pair
+    feats = aes.backbone.encode_images(IMAGES[:4])
+    expected = aes.head(feats / feats.norm(dim=-1, keepdim=True)).numpy()
+    np.testing.assert_allclose(aes(images=IMAGES[:4]), expected, rtol=1e-5)
+    # Scaling the embedding must not change the score: only its direction reaches the head.
+    monkeypatch.setattr(aes.backbone, "encode_images", lambda ims: 7.0 * feats[: len(ims)])
+    np.testing.assert_allclose(aes(images=IMAGES[:4]), expected, rtol=1e-5)
+
+
+def test_clip_score_conventions(tiny_clip_name, tiny_clip_checkpoint, rewards_pair):
+    _, clip = rewards_pair
+    img = clip.backbone.encode_images(IMAGES[:4])
+    txt = clip.backbone.encode_texts(PROMPTS[:4])
+    cos = torch.nn.functional.cosine_similarity(img, txt).numpy()
+    np.testing.assert_allclose(clip(images=IMAGES[:4], prompts=PROMPTS[:4]), cos, rtol=1e-5)
+    tm = get_reward("clip_score", clip_model=tiny_clip_name, clip_pretrained=tiny_clip_checkpoint, torchmetrics=True)
+    np.testing.assert_allclose(tm(images=IMAGES[:4], prompts=PROMPTS[:4]), 100 * np.maximum(cos, 0), rtol=1e-5)
+
+
+def test_shared_backbone_runs_once_per_batch(rewards_pair, monkeypatch):
+    aes, clip = rewards_pair
+    assert aes.backbone is clip.backbone
+    separate = np.stack([aes(images=IMAGES), clip(images=IMAGES, prompts=PROMPTS)], axis=1)
+    calls = []
+    original = aes.backbone.encode_images
+    monkeypatch.setattr(aes.backbone, "encode_images", lambda ims: calls.append(len(ims)) or original(ims))
+    out = RewardSet([aes, clip], batch_size=4, progress=False)(images=IMAGES, prompts=PROMPTS)
+    assert calls == [4, 4, 2]  # once per batch, not once per reward
+    assert out.names == ("aesthetic", "clip_score")
+    np.testing.assert_allclose(out.values, separate, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_head_file_names_the_file(tmp_path, tiny_clip_name, tiny_clip_checkpoint):
+    bad = tmp_path / "wrong.pth"
+    torch.save(AestheticMLP(768).state_dict(), bad)  # a ViT-L head on a 32-d backbone
+    with pytest.raises(ValueError, match=r"wrong\.pth is not an aesthetic head for a 32-wide"):
+        get_reward("aesthetic", weights=bad, clip_model=tiny_clip_name, clip_pretrained=tiny_clip_checkpoint)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        get_reward("aesthetic", weights=tmp_path / "missing.pth", clip_model=tiny_clip_name, clip_pretrained=None)
+
+
+def test_mismatched_lengths(rewards_pair):
+    _, clip = rewards_pair
+    with pytest.raises(ValueError, match="different lengths"):
+        clip(images=IMAGES[:3], prompts=PROMPTS[:2])
+
+
+@pytest.fixture(scope="module")
+def tiny_pickscore_dir(tmp_path_factory):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from rewards.clip_tokenizer import build_clip_tokenizer
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    path = tmp_path_factory.mktemp("pickscore")
+    CLIPModel(cfg).save_pretrained(path)
+    proc = CLIPProcessor(CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32), build_clip_tokenizer())
+    proc.save_pretrained(path)
+    return path
+
+
+def test_pickscore_from_local_folder(tiny_pickscore_dir):
+    from transformers import CLIPModel
+
+    r = get_reward("pickscore", model=tiny_pickscore_dir, processor=tiny_pickscore_dir)
+    scores = r(images=IMAGES[:3], prompts=PROMPTS[:3])
+    assert scores.shape == (3,) and scores.dtype == np.float32
+    m = CLIPModel.from_pretrained(tiny_pickscore_dir)
+    out = m(**r.processor(text=PROMPTS[:3], images=IMAGES[:3], return_tensors="pt", padding=True))
+    np.testing.assert_allclose(scores, out.logits_per_image.diagonal().detach().numpy(), rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_real_vit_l14_architecture_with_random_weights(tmp_path):
+    bb = load_backbone("ViT-L-14", None)
+    assert bb.embed_dim == 768
+    head = AestheticMLP(bb.embed_dim)
+    torch.save(head.state_dict(), tmp_path / "head.pth")
+    r = get_reward("aesthetic", weights=tmp_path / "head.pth", clip_model="ViT-L-14", clip_pretrained=None)
+    assert r.head.layers[0].in_features == 768
+    assert r(images=IMAGES[:2]).shape == (2,)

@@ -48,6 +48,11 @@ class Reward:
     inputs: tuple[str, ...] = ()
     batch_size: int = 32
 
+    def __init__(self, device: Any = None, dtype: Any = None, batch_size: int | None = None):
+        # Weight-free rewards accept device/dtype like model rewards, so callers treat all alike.
+        if batch_size is not None:
+            self.batch_size = batch_size
+
     def score(self, **inputs: Any) -> np.ndarray | Sequence[float]:  # pragma: no cover - abstract
         raise NotImplementedError
 

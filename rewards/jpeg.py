@@ -40,7 +40,9 @@ class JpegCompressibility(Reward):
     inputs = IMAGE_INPUTS
     sign = -1.0
 
-    def __init__(self, quality: int = 95, size: int | None = None, name: str | None = None):
+    def __init__(
+        self, quality: int = 95, size: int | None = None, name: str | None = None, device: Any = None, dtype: Any = None
+    ):
         if not 1 <= quality <= 100:
             raise ValueError(f"JPEG quality must be in 1..100; got {quality}")
         self.quality, self.size = quality, size

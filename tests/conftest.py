@@ -67,3 +67,18 @@ def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("bpe_tok")
     fast.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory):
+    """A tiny Stable Diffusion folder (model_index.json, unet/vae/text_encoder/tokenizer/scheduler)."""
+    from ric_diffusion.models import make_tiny_sd
+
+    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    from helpers import write_image_folder
+
+    return write_image_folder(tmp_path_factory.mktemp("data") / "images")

@@ -1,0 +1,122 @@
+"""Cache what offline training never changes: VAE latents and text-encoder states.
+
+The offline stage trains on a fixed dataset, so the VAE posterior of every image and the text
+states of every caption (with its tags, in the ``text`` strategy) are computed once; a training
+step then runs only the UNet and the reward embedder. Latents are cached as the VAE posterior's mean
+and std and sampled every step, so training sees the same distribution as the diffusers recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torchvision import transforms
+from tqdm.auto import tqdm
+
+from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
+from ric_diffusion.data import RecordSet
+from ric_diffusion.models import Components
+
+
+@dataclass
+class TrainCache:
+    latent_mean: torch.Tensor  # (N, C, h, w), scaled by the VAE scaling factor
+    latent_std: torch.Tensor  # (N, C, h, w), zeros in pixel space
+    caption_index: torch.Tensor  # (N,) index into caption_states
+    caption_states: torch.Tensor  # (U, 77, D) states of each distinct caption
+    empty_states: torch.Tensor  # (1, 77, D) states of "" (the dropped condition)
+    tagged_states: torch.Tensor | None  # (N, 77, D) caption + tags (text strategy only)
+    rewards: torch.Tensor  # (N, K) normalised rewards
+
+    def __len__(self) -> int:
+        return self.latent_mean.shape[0]
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v.contiguous() for k, v in self.__dict__.items() if v is not None}
+
+
+def image_transform(resolution: int) -> transforms.Compose:
+    """Resize the shorter side, center crop, scale to [-1, 1] (the paper: center crop, no flip)."""
+    return transforms.Compose(
+        [
+            transforms.Resize(resolution, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.CenterCrop(resolution),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5], [0.5]),
+        ]
+    )
+
+
+def fingerprint(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def encode_images(comps: Components, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixels (B, 3, H, W) in [-1, 1] -> scaled posterior mean and std (B, C, h, w)."""
+    dist = comps.vae.encode(pixels.to(comps.vae.device, comps.vae.dtype)).latent_dist
+    mean = getattr(dist, "mean", None)
+    if mean is None:  # the pixel-space identity: a point mass
+        mean = dist.mode()
+        std = torch.zeros_like(mean)
+    else:
+        std = dist.std
+    return mean.float().cpu() * comps.vae_scale, std.float().cpu() * comps.vae_scale
+
+
+def build_cache(
+    records: RecordSet,
+    rewards_z: np.ndarray,
+    comps: Components,
+    conditioner: RewardConditioner,
+    resolution: int,
+    batch_size: int = 16,
+) -> TrainCache:
+    """Compute latents and text states for ``records`` (all readable) with normalised rewards (N, K)."""
+    tf = image_transform(resolution)
+    means, stds = [], []
+    for start in tqdm(range(0, len(records), batch_size), desc="cache latents", unit="batch"):
+        chunk = records.records[start : start + batch_size]
+        pixels = torch.stack([tf(records.open_image(r)) for r in chunk])
+        m, s = encode_images(comps, pixels)
+        means.append(m)
+        stds.append(s)
+    captions = [r.caption for r in records.records]
+    unique = sorted(set(captions))
+    position = {c: i for i, c in enumerate(unique)}
+    te = comps.text_encoder
+    caption_states = encode_token_ids(te, conditioner.token_ids(comps.tokenizer, unique)).float().cpu()
+    empty_states = encode_token_ids(te, conditioner.token_ids(comps.tokenizer, [""])).float().cpu()
+    tagged = None
+    if conditioner.strategy == "text":
+        ids = conditioner.token_ids(comps.tokenizer, captions, rewards_z)
+        tagged = encode_token_ids(te, ids).float().cpu()
+    return TrainCache(
+        latent_mean=torch.cat(means),
+        latent_std=torch.cat(stds),
+        caption_index=torch.tensor([position[c] for c in captions], dtype=torch.long),
+        caption_states=caption_states,
+        empty_states=empty_states,
+        tagged_states=tagged,
+        rewards=torch.as_tensor(rewards_z, dtype=torch.float32),
+    )
+
+
+def save_cache(cache: TrainCache, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(cache.tensors(), tmp)
+    os.replace(tmp, path)
+
+
+def load_cache(path: str | os.PathLike) -> TrainCache:
+    t = load_file(path)
+    return TrainCache(**{k: t.get(k) for k in TrainCache.__dataclass_fields__})

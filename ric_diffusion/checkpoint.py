@@ -1,0 +1,138 @@
+"""Checkpoint folders, written atomically and loadable without pickle.
+
+    checkpoint-<step>/
+        pytorch_lora_weights.safetensors   the UNet LoRA (stock diffusers load_lora_weights format)
+        conditioner.safetensors + .json    the reward conditioner
+        reward_stats.json                  ric_core statistics (names, order, quantiles)
+        config.json                        the resolved training config
+        ema/                               EMA copies of the two weight files (when EMA is on)
+        training_state/                    optimizer (safetensors + JSON), scheduler, RNG, step
+
+A folder is built under a temporary name and renamed into place, so a crash leaves either the old
+set of checkpoints or the new one, never a half-written folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ric_core.io import atomic_write_json
+
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_dirs(root: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint folders under ``root``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _CKPT.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint folder from itself or from a run folder (its latest checkpoint)."""
+    p = Path(path)
+    if (p / "config.json").exists() and (p / "reward_stats.json").exists():
+        return p
+    found = checkpoint_dirs(p)
+    if not found:
+        raise FileNotFoundError(f"no RiC checkpoint at {p} (expected a checkpoint-<step> folder or a run folder)")
+    return found[-1]
+
+
+def write_checkpoint(root: str | os.PathLike, step: int, writers: list[Any], limit: int | None = None) -> Path:
+    """Run each ``writer(tmp_dir)`` into a temp folder, rename it to ``checkpoint-<step>``, rotate old ones."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final, tmp = root / f"checkpoint-{step}", root / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for write in writers:
+        write(tmp)
+    if final.exists():  # re-saving the same step (e.g. final == last periodic): replace it whole
+        old = root / f".checkpoint-{step}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+    if limit is not None:
+        for stale in checkpoint_dirs(root)[:-limit]:
+            shutil.rmtree(stale)
+    return final
+
+
+# ---- optimizer / scheduler / RNG without pickle ------------------------------------------------
+def _split(state: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace tensors in a nested structure by references, collecting them in ``tensors``."""
+    if isinstance(state, torch.Tensor):
+        tensors[prefix] = state.detach().cpu().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(state, dict):
+        return {str(k): _split(v, f"{prefix}.{k}", tensors) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return [_split(v, f"{prefix}.{i}", tensors) for i, v in enumerate(state)]
+    return state
+
+
+def _join(meta: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(meta, dict):
+        if set(meta) == {"__tensor__"}:
+            return tensors[meta["__tensor__"]]
+        return {k: _join(v, tensors) for k, v in meta.items()}
+    if isinstance(meta, list):
+        return [_join(v, tensors) for v in meta]
+    return meta
+
+
+def save_state_dict(state: dict, out_dir: Path, name: str) -> None:
+    """A (possibly nested) state dict as ``name.safetensors`` + ``name.json``."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta = _split(state, name, tensors)
+    save_file(tensors, out_dir / f"{name}.safetensors")
+    (out_dir / f"{name}.json").write_text(json.dumps(meta))
+
+
+def load_state_dict(in_dir: Path, name: str) -> dict:
+    tensors = load_file(in_dir / f"{name}.safetensors")
+    return _join(json.loads((in_dir / f"{name}.json").read_text()), tensors)
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
+    """Optimizer state with integer parameter ids restored after the JSON round trip."""
+    return optimizer.state_dict()
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    saved = dict(saved)
+    saved["state"] = {int(k): v for k, v in saved["state"].items()}
+    optimizer.load_state_dict(saved)
+
+
+def save_training_state(out_dir: Path, step: int, optimizer: Any, lr_scheduler: Any, extra: dict) -> None:
+    state_dir = out_dir / "training_state"
+    state_dir.mkdir()
+    save_state_dict(optimizer_state(optimizer), state_dir, "optimizer")
+    save_state_dict({"torch": torch.get_rng_state()}, state_dir, "rng")
+    atomic_write_json(state_dir / "scheduler.json", lr_scheduler.state_dict())
+    atomic_write_json(state_dir / "state.json", {"step": step, **extra})
+
+
+def load_training_state(ckpt: Path, optimizer: Any, lr_scheduler: Any) -> dict:
+    state_dir = ckpt / "training_state"
+    if not state_dir.is_dir():
+        raise FileNotFoundError(f"{ckpt} has no training_state/; it can be used for inference but not resumed")
+    restore_optimizer(optimizer, load_state_dict(state_dir, "optimizer"))
+    lr_scheduler.load_state_dict(json.loads((state_dir / "scheduler.json").read_text()))
+    torch.set_rng_state(load_state_dict(state_dir, "rng")["torch"])
+    return json.loads((state_dir / "state.json").read_text())

@@ -1,0 +1,114 @@
+"""The diffusion trainer's configuration: every field says what it does and what it interacts with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class DataConfig:
+    # A folder with metadata.jsonl (imagefolder convention), a .jsonl/.csv file of image paths and
+    # captions (paths relative to the file), or a `datasets` dataset name / saved folder.
+    source: str = ""
+    image_column: str = "file_name"  # imagefolder/JSONL/CSV: the path column; datasets: the image column
+    caption_column: str = "text"
+    split: str = "train"  # datasets only
+    resolution: int = 512  # images are resized (shorter side) and center-cropped to this size
+    max_samples: int | None = None  # keep the first N records (quick runs)
+
+
+@dataclass
+class ModelConfig:
+    # A diffusers Stable Diffusion folder or hub id (unet/, vae/, text_encoder/, tokenizer/, scheduler/).
+    pretrained: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    revision: str | None = None
+    # Pixel space: no VAE, the UNet denoises RGB directly (in/out channels 3); for small worlds.
+    pixel_space: bool = False
+
+
+@dataclass
+class ConditioningConfig:
+    # "embed": one learned token per reward appended to the text encoder's hidden states (default);
+    # "text": the paper's, rewards written as tags after the caption inside the 77 tokens.
+    strategy: str = "embed"
+    tag_template: str = "<rm{i}>"  # text strategy: tag names as in the paper's diffusion code
+    drop_prob: float = 0.1  # guidance dropout of the whole condition (caption and rewards), as the paper
+    reward_drop_prob: float = 0.0  # extra dropout of the rewards alone, enabling reward guidance at inference
+    fourier_features: int = 16  # embed strategy: frequencies of the Fourier features of each scalar reward
+    hidden_dim: int = 256  # embed strategy: hidden width of each reward's MLP
+
+
+@dataclass
+class LoraSection:
+    rank: int = 16
+    alpha: int = 16
+    target_modules: list[str] = field(default_factory=lambda: ["to_k", "to_q", "to_v", "to_out.0"])
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs/diffusion"
+    seed: int = 0
+    max_steps: int = 1000
+    batch_size: int = 8  # per process
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    lr_scheduler: str = "constant"  # any diffusers.optimization scheduler name
+    lr_warmup_steps: int = 0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_weight_decay: float = 1e-2
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+    use_8bit_adam: bool = False  # needs bitsandbytes and CUDA
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (accelerate)
+    gradient_checkpointing: bool = False
+    enable_xformers: bool = False  # only used when CUDA is present; SDPA otherwise
+    ema: bool = False
+    ema_decay: float = 0.9999
+    checkpoint_every: int = 500
+    checkpoints_total_limit: int | None = 3  # keep at most this many checkpoint folders
+    resume: str | None = None  # "latest" or a checkpoint folder
+    report_to: str = "tensorboard"  # "tensorboard" | "wandb" | "none"
+    log_every: int = 10
+    sample_every: int = 0  # 0 = never; else log sample images every N steps
+    sample_prompts: list[str] = field(default_factory=lambda: ["a photo of a cat"])
+    sample_steps: int = 25
+    reward_batch_size: int = 16  # images per reward-model batch when relabelling
+    cache_batch_size: int = 16  # images per VAE / text-encoder batch when caching
+
+
+@dataclass
+class InferenceConfig:
+    mapping: str = "linf"  # ric_core mapping: linf | l2 | linear | lp | quantile
+    mapping_p: float | None = None  # for "lp"
+    num_inference_steps: int = 50
+    guidance_scale: float = 7.5
+
+
+@dataclass
+class DiffusionConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rewards: list[Any] = field(default_factory=lambda: ["aesthetic", "jpeg_compressibility"])  # names or
+    # {name: ..., kwargs...} dicts from the rewards registry, in tag order
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
+    lora: LoraSection = field(default_factory=LoraSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    online: dict[str, Any] = field(default_factory=dict)  # the online stage's settings (ric_core.online)
+
+    def __post_init__(self) -> None:
+        if self.conditioning.strategy not in ("embed", "text"):
+            raise ValueError(f"conditioning.strategy must be 'embed' or 'text'; got {self.conditioning.strategy!r}")
+        for name in ("drop_prob", "reward_drop_prob"):
+            p = getattr(self.conditioning, name)
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"conditioning.{name} must be in [0, 1); got {p}")
+        if len(self.rewards) < 2:
+            raise ValueError(f"RiC needs at least 2 rewards; got {self.rewards}")
+        if self.train.max_steps < 1 or self.train.batch_size < 1:
+            raise ValueError("train.max_steps and train.batch_size must be >= 1")
+        if self.train.report_to not in ("tensorboard", "wandb", "none"):
+            raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")

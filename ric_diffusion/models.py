@@ -1,0 +1,181 @@
+"""Stable Diffusion components: loading, the pixel-space stand-in VAE, LoRA, and tiny models for tests.
+
+Everything loads with the stock ``from_pretrained`` of diffusers/transformers; the LoRA is peft's,
+added with ``unet.add_adapter`` and saved in the format ``StableDiffusionPipeline.load_lora_weights``
+reads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import convert_state_dict_to_diffusers
+from peft import LoraConfig, get_peft_model_state_dict
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from ric_diffusion.config import LoraSection, ModelConfig
+
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
+
+
+class _Passthrough:
+    """Mimics ``AutoencoderKL``'s output objects: ``.latent_dist.sample()`` and ``.sample``."""
+
+    def __init__(self, x: torch.Tensor):
+        self.latent_dist, self.sample, self._x = self, x, x
+
+    def mode(self) -> torch.Tensor:
+        return self._x
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self._x
+
+
+class IdentityVAE(ModelMixin, ConfigMixin):
+    """The pixel-space "VAE": latents are the RGB image in [-1, 1], so the stock pipeline samples pixels."""
+
+    @register_to_config
+    def __init__(self, latent_channels: int = 3, scaling_factor: float = 1.0, block_out_channels: tuple = (3,)):
+        super().__init__()
+        # A parameter gives the module a device and dtype, as pipelines expect of a VAE.
+        self.register_buffer("_anchor", torch.zeros(1), persistent=False)
+        self.shift_factor = None
+
+    def encode(self, x: torch.Tensor, return_dict: bool = True) -> Any:
+        return _Passthrough(x) if return_dict else (_Passthrough(x),)
+
+    def decode(self, z: torch.Tensor, return_dict: bool = True, generator: Any = None) -> Any:
+        return _Passthrough(z) if return_dict else (z,)
+
+
+@dataclass
+class Components:
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL | IdentityVAE
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    noise_scheduler: DDPMScheduler
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.text_encoder.config.hidden_size)
+
+    @property
+    def vae_scale(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+
+def load_components(cfg: ModelConfig) -> Components:
+    """Load UNet, VAE (or the identity in pixel space), text encoder, tokenizer and DDPM scheduler."""
+    path, rev = cfg.pretrained, cfg.revision
+    unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", revision=rev)
+    vae = IdentityVAE() if cfg.pixel_space else AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev)
+    text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", revision=rev)
+    tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", revision=rev)
+    scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", revision=rev)
+    if cfg.pixel_space and unet.config.in_channels != 3:
+        raise ValueError(f"model.pixel_space needs a UNet with 3 input channels; {path} has {unet.config.in_channels}")
+    for m in (vae, text_encoder):
+        m.requires_grad_(False).eval()
+    unet.requires_grad_(False)
+    return Components(unet, vae, text_encoder, tokenizer, scheduler)
+
+
+def build_pipeline(comps: Components, scheduler: Any = None) -> StableDiffusionPipeline:
+    """A stock StableDiffusionPipeline over these components (no safety checker)."""
+    from diffusers import DDIMScheduler
+
+    sched = scheduler or DDIMScheduler.from_config(comps.noise_scheduler.config)
+    pipe = StableDiffusionPipeline(
+        vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer, unet=comps.unet,
+        scheduler=sched, safety_checker=None, feature_extractor=None, image_encoder=None,
+        requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def add_lora(unet: UNet2DConditionModel, cfg: LoraSection) -> list[torch.nn.Parameter]:
+    """Add a peft LoRA adapter to the frozen UNet (diffusers' recipe); returns its trainable parameters."""
+    unet.add_adapter(
+        LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, init_lora_weights="gaussian", target_modules=cfg.target_modules)
+    )
+    params = [p for p in unet.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"LoRA matched no UNet modules for target_modules={cfg.target_modules}")
+    return params
+
+
+def lora_state_dict(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
+    """The adapter in diffusers' key format (``unet.`` prefix added by save_lora_weights)."""
+    return convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+
+
+def save_lora(unet: UNet2DConditionModel, out_dir: str | os.PathLike) -> Path:
+    """Write ``pytorch_lora_weights.safetensors``, loadable by ``pipe.load_lora_weights(out_dir)``."""
+    state = {k: v.detach().float().cpu().contiguous() for k, v in lora_state_dict(unet).items()}
+    StableDiffusionPipeline.save_lora_weights(out_dir, unet_lora_layers=state, safe_serialization=True)
+    return Path(out_dir) / LORA_WEIGHTS
+
+
+def load_lora_into(unet: UNet2DConditionModel, ckpt_dir: str | os.PathLike) -> None:
+    """Copy a saved adapter's weights into a UNet that already has the same adapter (resume)."""
+    from diffusers.utils import convert_unet_state_dict_to_peft
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = load_file(Path(ckpt_dir) / LORA_WEIGHTS)
+    state = convert_unet_state_dict_to_peft({k.removeprefix("unet."): v for k, v in state.items()})
+    result = set_peft_model_state_dict(unet, state)
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"{ckpt_dir}: LoRA keys do not match this UNet: {result.unexpected_keys[:5]}")
+
+
+def make_tiny_sd(out_dir: str | os.PathLike, pixel_space: bool = False, sample_size: int = 16, seed: int = 0) -> Path:
+    """Save a tiny Stable Diffusion folder (random weights, real formats) for tests and small worlds.
+
+    Latent space: 32x32 images through a tiny VAE (16x16 latents). Pixel space: a 3-channel UNet on
+    ``sample_size`` pixels and no VAE folder. The tokenizer is OpenAI CLIP's, rebuilt offline.
+    """
+    from diffusers import DDIMScheduler
+    from transformers import CLIPTextConfig
+
+    from rewards.clip_tokenizer import build_clip_tokenizer
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    channels = 3 if pixel_space else 4
+    unet = UNet2DConditionModel(
+        sample_size=sample_size, in_channels=channels, out_channels=channels, block_out_channels=(32, 64),
+        layers_per_block=1, norm_num_groups=8, attention_head_dim=4, cross_attention_dim=32,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    )  # fmt: skip
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=49408,
+            bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+        )
+    )  # fmt: skip
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False, steps_offset=1
+    )
+    tokenizer = build_clip_tokenizer()
+    if pixel_space:  # no VAE: save the parts; load_components() puts the IdentityVAE in
+        for name, part in (("unet", unet), ("text_encoder", text_encoder), ("tokenizer", tokenizer)):
+            part.save_pretrained(out / name)
+        scheduler.save_pretrained(out / "scheduler")
+        return out
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+    )  # fmt: skip
+    comps = Components(unet, vae, text_encoder, tokenizer, scheduler)
+    build_pipeline(comps, scheduler).save_pretrained(out)  # model_index.json: a plain diffusers folder
+    return out

@@ -1,0 +1,199 @@
+"""Inference: a stock diffusers pipeline plus the reward condition, steered by a preference.
+
+``RiCDiffusionPipeline.from_checkpoint(ckpt)(prompt, preference=[0.7, 0.3])`` maps the preference to
+target rewards with a ``ric_core`` mapping and the checkpoint's statistics, builds the condition
+(text tags or reward tokens) and hands ``prompt_embeds`` / ``negative_prompt_embeds`` to the stock
+``StableDiffusionPipeline``: diffusers does the sampling.
+
+Reward guidance: with ``reward_guidance_scale`` g_r different from ``guidance_scale`` g, the noise
+estimate is eps_u + g (eps_text - eps_u) + g_r (eps_full - eps_text), where eps_text sees the caption
+with a null reward condition. A thin UNet wrapper adds that third branch inside the stock loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ric_core.config import from_dict
+from ric_core.mapping import map_preference
+from ric_core.stats import RewardStats
+from ric_diffusion.checkpoint import resolve_checkpoint
+from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
+from ric_diffusion.config import DiffusionConfig
+from ric_diffusion.models import Components, build_pipeline, load_components
+
+
+@dataclass
+class RiCOutput:
+    images: list[Any]  # PIL images (or arrays, per output_type), num_images_per_prompt per prompt
+    targets: np.ndarray  # (K,) normalised target rewards written into the condition
+
+
+class RewardGuidedUNet(nn.Module):
+    """Wraps the UNet so the stock two-branch CFG yields three-branch reward guidance.
+
+    The pipeline combines eps_u + g (pos - eps_u); returning pos = eps_t + (g_r / g)(eps_f - eps_t)
+    gives eps_u + g (eps_t - eps_u) + g_r (eps_f - eps_t).
+    """
+
+    def __init__(self, unet: nn.Module, text_only_states: torch.Tensor, ratio: float):
+        super().__init__()
+        self.unet, self.text_only_states, self.ratio = unet, text_only_states, ratio
+
+    @property
+    def config(self) -> Any:
+        return self.unet.config
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    def forward(self, sample: torch.Tensor, timestep: Any, encoder_hidden_states: torch.Tensor, **kwargs: Any):
+        kwargs["return_dict"] = False
+        eps_u, eps_f = self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, **kwargs)[0].chunk(2)
+        eps_t = self.unet(sample.chunk(2)[1], timestep, encoder_hidden_states=self.text_only_states, **kwargs)[0]
+        return (torch.cat([eps_u, eps_t + self.ratio * (eps_f - eps_t)]),)
+
+
+class RiCDiffusionPipeline:
+    """A RiC checkpoint on its base model, generating images for a preference or explicit rewards.
+
+    Example:
+        >>> pipe = RiCDiffusionPipeline.from_checkpoint("runs/sd15-aes-jpeg")  # doctest: +SKIP
+        >>> out = pipe("a lighthouse at dusk", preference=[0.7, 0.3], seed=0)  # doctest: +SKIP
+        >>> out.images[0].save("lighthouse.png"); out.targets  # doctest: +SKIP
+        array([2.9, 1.4])
+    """
+
+    def __init__(self, comps: Components, conditioner: RewardConditioner, stats: RewardStats, config: DiffusionConfig):
+        self.comps, self.conditioner, self.stats, self.config = comps, conditioner, stats, config
+        self.pipe = build_pipeline(comps)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike,
+        base_model: str | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        use_ema: bool = False,
+    ) -> RiCDiffusionPipeline:
+        ckpt = resolve_checkpoint(path)
+        config = from_dict(DiffusionConfig, json.loads((ckpt / "config.json").read_text()))
+        if base_model:
+            config.model = dataclasses.replace(config.model, pretrained=base_model)
+        weights = ckpt / "ema" if use_ema else ckpt
+        if use_ema and not weights.is_dir():
+            raise FileNotFoundError(f"{ckpt} has no ema/ folder; it was trained with train.ema=false")
+        comps = load_components(config.model)
+        conditioner = RewardConditioner.load(weights)
+        self = cls(comps, conditioner, RewardStats.load(ckpt / "reward_stats.json"), config)
+        self.pipe.load_lora_weights(str(weights))
+        self.to(device, dtype)
+        return self
+
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> RiCDiffusionPipeline:
+        self.pipe.to(device)
+        if dtype is not None and dtype != self.comps.unet.dtype:
+            self.pipe.to(dtype=dtype)
+        self.conditioner.to(device, dtype)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.comps.unet.device
+
+    @property
+    def reward_names(self) -> tuple[str, ...]:
+        return self.stats.names
+
+    def targets(
+        self,
+        preference: Sequence[float] | None = None,
+        rewards: Sequence[float] | None = None,
+        mapping: str | None = None,
+    ) -> np.ndarray:
+        """Normalised targets (K,): ``rewards`` as given, or ``preference`` through the mapping."""
+        k = self.stats.num_rewards
+        if (preference is None) == (rewards is None):
+            raise ValueError("give exactly one of preference=[w1, ...] or rewards=[z1, ...]")
+        if rewards is not None:
+            z = np.asarray(rewards, dtype=np.float64)
+            if z.shape != (k,) or not np.all(np.isfinite(z)):
+                raise ValueError(
+                    f"rewards must be {k} finite normalised values ({list(self.reward_names)}); got {rewards}"
+                )
+            return np.round(z, 1)
+        inf = self.config.inference
+        return map_preference(preference, method=mapping or inf.mapping, p=inf.mapping_p, stats=self.stats)
+
+    @torch.no_grad()
+    def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(full, text-only, unconditional) encoder states, each (B, L(+K), D)."""
+        c, tok, te = self.conditioner, self.comps.tokenizer, self.comps.text_encoder
+        z = np.tile(targets, (len(prompts), 1))
+        caption = encode_token_ids(te, c.token_ids(tok, prompts))
+        empty = encode_token_ids(te, c.token_ids(tok, [""] * len(prompts)))
+        if c.strategy == "text":
+            full = encode_token_ids(te, c.token_ids(tok, prompts, z))
+            return full, caption, empty
+        zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        return c(caption, zt), c(caption, None), c(empty, None)
+
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        preference: Sequence[float] | None = None,
+        rewards: Sequence[float] | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        reward_guidance_scale: float | None = None,
+        num_images_per_prompt: int = 1,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        mapping: str | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        output_type: str = "pil",
+    ) -> RiCOutput:
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        inf = self.config.inference
+        steps = num_inference_steps or inf.num_inference_steps
+        g = inf.guidance_scale if guidance_scale is None else guidance_scale
+        gr = g if reward_guidance_scale is None else reward_guidance_scale
+        if gr != g and g <= 1:
+            raise ValueError("reward_guidance_scale needs classifier-free guidance: set guidance_scale > 1")
+        targets = self.targets(preference, rewards, mapping)
+        full, text_only, uncond = self.encode(prompts, targets)
+        dtype = self.comps.unet.dtype
+        if generator is None and seed is not None:
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+        kwargs = dict(
+            prompt_embeds=full.to(dtype), negative_prompt_embeds=uncond.to(dtype), num_inference_steps=steps,
+            guidance_scale=g, num_images_per_prompt=num_images_per_prompt, generator=generator,
+            height=height, width=width, output_type=output_type,
+        )  # fmt: skip
+        if gr == g:
+            images = self.pipe(**kwargs).images
+        else:
+            text_only = text_only.repeat_interleave(num_images_per_prompt, dim=0).to(dtype)
+            unet = self.pipe.unet
+            object.__setattr__(self.pipe, "unet", RewardGuidedUNet(unet, text_only, gr / g))
+            try:
+                images = self.pipe(**kwargs).images
+            finally:
+                object.__setattr__(self.pipe, "unet", unet)
+        return RiCOutput(images=list(images), targets=targets)

@@ -1,0 +1,359 @@
+"""Offline RiC training of a Stable Diffusion LoRA under accelerate.
+
+    accelerate launch -m ric_diffusion.train --config configs/diffusion/sd15_aesthetic_jpeg.yaml train.max_steps=2000
+
+Stages: read records -> relabel with the rewards (cached) -> reward statistics -> cache latents and
+text states -> train LoRA + reward conditioner on the cached tensors -> checkpoints. Every stage is
+resumable: rerunning the command skips what is done, and ``train.resume=latest`` continues training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch import nn
+from tqdm.auto import tqdm
+
+from rewards import RewardSet, get_reward
+from ric_core.config import load_config, to_dict
+from ric_core.io import atomic_write_json
+from ric_core.stats import RewardStats
+from ric_diffusion.cache import TrainCache, build_cache, fingerprint, load_cache, save_cache
+from ric_diffusion.checkpoint import (
+    checkpoint_dirs,
+    load_state_dict,
+    load_training_state,
+    resolve_checkpoint,
+    save_state_dict,
+    save_training_state,
+    write_checkpoint,
+)
+from ric_diffusion.conditioning import RewardConditioner
+from ric_diffusion.config import DiffusionConfig
+from ric_diffusion.data import RecordSet, load_records
+from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
+from ric_diffusion.relabel import cached_scores, relabel, write_report
+
+logger = logging.getLogger("ric_diffusion.train")
+
+
+def build_reward_set(specs: list[Any], device: Any, batch_size: int) -> RewardSet:
+    """Rewards from config entries: a registry name, or {name: ..., **kwargs}."""
+    rewards = []
+    for spec in specs:
+        name, kwargs = (
+            (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        )
+        rewards.append(get_reward(name, device=device, **kwargs))
+    return RewardSet(rewards, batch_size=batch_size)
+
+
+def reward_names(specs: list[Any]) -> tuple[str, ...]:
+    return tuple(s if isinstance(s, str) else s["name"] for s in specs)
+
+
+@dataclass
+class TrainResult:
+    accelerator: Accelerator
+    comps: Components
+    conditioner: RewardConditioner
+    output_dir: Path
+    last_checkpoint: Path | None
+    losses: list[float] = field(default_factory=list)
+
+
+class ConditionedUNet(nn.Module):
+    """UNet + reward conditioner as one module, so DDP/DeepSpeed/FSDP wrap a single model."""
+
+    def __init__(self, unet: nn.Module, conditioner: RewardConditioner):
+        super().__init__()
+        self.unet, self.conditioner = unet, conditioner
+
+    def forward(self, noisy, timesteps, states, rewards, drop_rewards) -> torch.Tensor:
+        cond = self.conditioner(states, rewards, drop_rewards)  # (B, L(+K), D)
+        return self.unet(noisy, timesteps, encoder_hidden_states=cond).sample
+
+
+class DiffusionTrainer:
+    """Holds the models, optimizer and accelerator; ``fit`` trains on a ``TrainCache`` for some steps."""
+
+    def __init__(self, cfg: DiffusionConfig, accelerator: Accelerator, comps: Components, stats: RewardStats):
+        self.cfg, self.acc, self.comps, self.stats = cfg, accelerator, comps, stats
+        tc = cfg.train
+        self.out = Path(tc.output_dir)
+        self.conditioner = RewardConditioner(stats.num_rewards, comps.text_dim, cfg.conditioning)
+        if tc.gradient_checkpointing:
+            comps.unet.enable_gradient_checkpointing()
+        if tc.enable_xformers and torch.cuda.is_available():
+            comps.unet.enable_xformers_memory_efficient_attention()
+        lora_params = add_lora(comps.unet, cfg.lora)
+        self.params = lora_params + list(self.conditioner.parameters())
+        self.optimizer = self._make_optimizer()
+        from diffusers.optimization import get_scheduler
+
+        self.lr_scheduler = get_scheduler(
+            tc.lr_scheduler, self.optimizer, num_warmup_steps=tc.lr_warmup_steps, num_training_steps=tc.max_steps
+        )
+        self.model, self.optimizer, self.lr_scheduler = accelerator.prepare(
+            ConditionedUNet(comps.unet, self.conditioner), self.optimizer, self.lr_scheduler
+        )
+        self.ema = None
+        if tc.ema:
+            from diffusers.training_utils import EMAModel
+
+            self.ema = EMAModel(self.params, decay=tc.ema_decay)
+        self.step = 0
+        self.start_time = time.time()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        tc = self.cfg.train
+        opt_cls = torch.optim.AdamW
+        if tc.use_8bit_adam:
+            if not torch.cuda.is_available():
+                raise ValueError("train.use_8bit_adam needs CUDA (bitsandbytes); set it to false on CPU")
+            import bitsandbytes as bnb
+
+            opt_cls = bnb.optim.AdamW8bit
+        return opt_cls(
+            self.params, lr=tc.learning_rate, betas=(tc.adam_beta1, tc.adam_beta2),
+            weight_decay=tc.adam_weight_decay, eps=tc.adam_epsilon,
+        )  # fmt: skip
+
+    # ---- data order: a seeded permutation per epoch, so a resumed run sees the same batches -----
+    def batch_indices(self, micro_step: int, n: int) -> np.ndarray:
+        b, world, rank = self.cfg.train.batch_size, self.acc.num_processes, self.acc.process_index
+        pos = micro_step * b * world + rank * b + np.arange(b)
+        epochs, offsets = pos // n, pos % n
+        perms = {e: np.random.default_rng([self.cfg.train.seed, int(e)]).permutation(n) for e in np.unique(epochs)}
+        return np.array([perms[e][o] for e, o in zip(epochs, offsets, strict=True)])
+
+    def _generator(self, micro_step: int) -> torch.Generator:
+        seq = np.random.SeedSequence([self.cfg.train.seed, micro_step, self.acc.process_index])
+        return torch.Generator().manual_seed(int(seq.generate_state(1)[0]))
+
+    def loss_on(self, cache: TrainCache, idx: np.ndarray, gen: torch.Generator) -> torch.Tensor:
+        """Denoising loss of one micro-batch; condition dropout as configured."""
+        dev, cc, sched = self.acc.device, self.cfg.conditioning, self.comps.noise_scheduler
+        ii = torch.as_tensor(idx)
+        mean, std = cache.latent_mean[ii], cache.latent_std[ii]
+        latents = mean + std * torch.randn(mean.shape, generator=gen)
+        noise = torch.randn(latents.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(idx),), generator=gen)
+        drop_all = torch.rand(len(idx), generator=gen) < cc.drop_prob
+        drop_rew = torch.rand(len(idx), generator=gen) < cc.reward_drop_prob
+        caption = cache.caption_states[cache.caption_index[ii]]  # (B, 77, D)
+        if self.conditioner.strategy == "text":
+            states = torch.where(drop_rew[:, None, None], caption, cache.tagged_states[ii])
+        else:
+            states = caption
+        states = torch.where(drop_all[:, None, None], cache.empty_states.expand_as(states), states)
+        noisy = sched.add_noise(latents, noise, t)
+        pred = self.model(
+            noisy.to(dev), t.to(dev), states.to(dev), cache.rewards[ii].to(dev), (drop_all | drop_rew).to(dev)
+        )
+        target = noise if sched.config.prediction_type == "epsilon" else sched.get_velocity(latents, noise, t)
+        return F.mse_loss(pred.float(), target.to(dev).float())
+
+    def fit(self, cache: TrainCache, until_step: int, desc: str = "train") -> list[float]:
+        """Optimizer steps from ``self.step`` to ``until_step`` on ``cache``, with checkpoints."""
+        tc, losses = self.cfg.train, []
+        accum = tc.gradient_accumulation_steps
+        bar = tqdm(total=until_step, initial=self.step, desc=desc, disable=not self.acc.is_main_process)
+        while self.step < until_step:
+            for micro in range(accum):
+                micro_step = self.step * accum + micro
+                with self.acc.accumulate(self.model):
+                    loss = self.loss_on(cache, self.batch_indices(micro_step, len(cache)), self._generator(micro_step))
+                    self.acc.backward(loss)
+                    if self.acc.sync_gradients:
+                        self.acc.clip_grad_norm_(self.params, tc.max_grad_norm)
+                    self.optimizer.step()
+                    self.lr_scheduler.step()
+                    self.optimizer.zero_grad()
+            self.step += 1
+            if self.ema is not None:
+                self.ema.step(self.params)
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            if self.step % tc.log_every == 0 or self.step == until_step:
+                self.acc.log({"loss": losses[-1], "lr": self.lr_scheduler.get_last_lr()[0]}, step=self.step)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            if tc.sample_every and self.step % tc.sample_every == 0:
+                self.log_samples()
+            if self.step % tc.checkpoint_every == 0 and self.step != until_step:
+                self.save()
+        bar.close()
+        return losses
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def compute_record(self) -> dict[str, Any]:
+        tc = self.cfg.train
+        samples = self.step * tc.batch_size * tc.gradient_accumulation_steps * self.acc.num_processes
+        return {"optimizer_steps": self.step, "samples": samples, "unet_forward_backward": samples,
+                "wall_time_s": round(time.time() - self.start_time, 3)}  # fmt: skip
+
+    def save(self) -> Path | None:
+        """Write checkpoint-<step> (main process) and wait for every process."""
+        self.acc.wait_for_everyone()
+        path = None
+        if self.acc.is_main_process:
+            unet = self.acc.unwrap_model(self.model).unet
+
+            def weights(d: Path) -> None:
+                save_lora(unet, d)
+                self.conditioner.save(d)
+
+            def meta(d: Path) -> None:
+                self.stats.save(d / "reward_stats.json")
+                atomic_write_json(d / "config.json", to_dict(self.cfg))
+                atomic_write_json(d / "compute.json", self.compute_record())
+
+            def state(d: Path) -> None:
+                save_training_state(d, self.step, self.optimizer, self.lr_scheduler, {})
+                if self.ema is not None:
+                    save_state_dict(self.ema.state_dict(), d / "training_state", "ema")
+                    (d / "ema").mkdir()
+                    self.ema.store(self.params)
+                    self.ema.copy_to(self.params)
+                    weights(d / "ema")
+                    self.ema.restore(self.params)
+
+            path = write_checkpoint(self.out, self.step, [weights, meta, state], self.cfg.train.checkpoints_total_limit)
+        self.acc.wait_for_everyone()
+        return path
+
+    def resume(self, where: str) -> bool:
+        """Restore from ``where`` ("latest" or a folder); False when "latest" finds nothing."""
+        if where == "latest" and not checkpoint_dirs(self.out):
+            logger.info("train.resume=latest: no checkpoint in %s yet, starting fresh", self.out)
+            return False
+        ckpt = resolve_checkpoint(self.out if where == "latest" else where)
+        load_lora_into(self.acc.unwrap_model(self.model).unet, ckpt)
+        from safetensors.torch import load_file
+
+        self.conditioner.load_state_dict(load_file(ckpt / "conditioner.safetensors"))
+        info = load_training_state(ckpt, self.optimizer, self.lr_scheduler)
+        if self.ema is not None:
+            self.ema.load_state_dict(load_state_dict(ckpt / "training_state", "ema"))
+        self.step = int(info["step"])
+        logger.info("resumed from %s at step %d", ckpt, self.step)
+        return True
+
+    def log_samples(self) -> None:
+        """Sample images for a few preferences into the trackers, captioned by their targets."""
+        if not self.acc.is_main_process or self.cfg.train.report_to != "tensorboard":
+            return
+        from ric_diffusion.pipeline import RiCDiffusionPipeline
+
+        pipe = RiCDiffusionPipeline(self.comps, self.conditioner, self.stats, self.cfg)
+        writer = self.acc.get_tracker("tensorboard", unwrap=True)
+        k = self.stats.num_rewards
+        for w in np.eye(k).tolist() + [[1.0 / k] * k]:
+            out = pipe(self.cfg.train.sample_prompts, preference=w, num_inference_steps=self.cfg.train.sample_steps,
+                       seed=0, output_type="np")  # fmt: skip
+            tag = "samples/targets_" + "_".join(f"{t:+.1f}" for t in out.targets)
+            writer.add_images(tag, np.stack(out.images), self.step, dataformats="NHWC")
+
+
+def prepare_offline_data(
+    cfg: DiffusionConfig, acc: Accelerator, comps: Components
+) -> tuple[RecordSet, np.ndarray, RewardStats]:
+    """Records, raw scores (N, K) of the readable ones and statistics; relabelling on the main process."""
+    out = Path(cfg.train.output_dir)
+    records = load_records(cfg.data)
+    score_cache = out / "relabel" / "scores.parquet"
+    if acc.is_main_process:
+        reward_set = build_reward_set(cfg.rewards, acc.device, cfg.train.reward_batch_size)
+        raw, kept, report = relabel(records, reward_set, score_cache)
+        write_report(report, out / "relabel" / "report.json")
+        logger.warning(report.summary())
+        for s in report.skipped:
+            logger.warning("skipped %s: %s", s["key"], s["reason"])
+        RewardStats.from_scores(raw, reward_set.names).save(out / "relabel" / "reward_stats.json")
+    acc.wait_for_everyone()
+    if not acc.is_main_process:  # everything is cached now: read it back, no reward model needed
+        raw, kept = cached_scores(records, reward_names(cfg.rewards), score_cache)
+    stats = RewardStats.load(out / "relabel" / "reward_stats.json")
+    if len(kept) == 0:
+        raise ValueError(f"no readable image in {cfg.data.source}; see {out / 'relabel' / 'report.json'}")
+    return records.subset(kept), raw, stats
+
+
+def cached_tensors(
+    cfg: DiffusionConfig,
+    acc: Accelerator,
+    comps: Components,
+    trainer: DiffusionTrainer,
+    records: RecordSet,
+    z: np.ndarray,
+) -> TrainCache:
+    """Build (main process) or load the latent/text cache for these records and rewards."""
+    cc = cfg.conditioning
+    key = fingerprint({
+        "model": cfg.model.pretrained, "pixel": cfg.model.pixel_space, "res": cfg.data.resolution,
+        "strategy": cc.strategy, "tags": cc.tag_template, "keys": [r.key for r in records.records],
+        "captions": [r.caption for r in records.records],
+        "z": np.round(z, 1).tolist() if cc.strategy == "text" else None,
+    })  # fmt: skip
+    path = Path(cfg.train.output_dir) / "cache" / f"train-{key}.safetensors"
+    if acc.is_main_process and not path.exists():
+        save_cache(
+            build_cache(records, z, comps, trainer.conditioner, cfg.data.resolution, cfg.train.cache_batch_size), path
+        )
+    acc.wait_for_everyone()
+    return load_cache(path)
+
+
+def run(cfg: DiffusionConfig) -> TrainResult:
+    tc = cfg.train
+    out = Path(tc.output_dir)
+    acc = Accelerator(
+        gradient_accumulation_steps=tc.gradient_accumulation_steps,
+        mixed_precision=tc.mixed_precision,
+        log_with=None if tc.report_to == "none" else tc.report_to,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+    )
+    set_seed(tc.seed)  # LoRA and conditioner initialisation
+    comps = load_components(cfg.model)
+    records, raw, stats = prepare_offline_data(cfg, acc, comps)
+    comps.vae.to(acc.device)
+    comps.text_encoder.to(acc.device)
+    trainer = DiffusionTrainer(cfg, acc, comps, stats)
+    cache = cached_tensors(cfg, acc, comps, trainer, records, stats.normalize(raw))
+    if tc.report_to != "none":
+        acc.init_trackers("ric_diffusion", config={k: str(v) for k, v in to_dict(cfg).items()})
+    if tc.resume:
+        trainer.resume(tc.resume)
+    losses = trainer.fit(cache, tc.max_steps) if trainer.step < tc.max_steps else []
+    last = trainer.save()
+    acc.end_training()
+    return TrainResult(acc, comps, trainer.conditioner, out, last, losses)
+
+
+def parse_args(argv: list[str] | None) -> DiffusionConfig:
+    ap = argparse.ArgumentParser(description="Offline RiC training of a Stable Diffusion LoRA.")
+    ap.add_argument("--config", help="YAML preset, e.g. configs/diffusion/sd15_aesthetic_jpeg.yaml")
+    ap.add_argument("--resume", help="'latest' or a checkpoint folder (same as train.resume=...)")
+    ap.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
+    args = ap.parse_args(argv)
+    overrides = list(args.overrides) + ([f"train.resume={args.resume}"] if args.resume else [])
+    return load_config(DiffusionConfig, args.config, overrides)
+
+
+def main(argv: list[str] | None = None) -> TrainResult:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Offline diffusion RiC on a tiny Stable Diffusion: train, save, reload, generate, resume, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_train_args, write_image_folder
+from safetensors.torch import load_file
+
+from ric_core.mapping import map_preference
+from ric_core.stats import RewardStats
+from ric_diffusion.pipeline import RiCDiffusionPipeline
+from ric_diffusion.train import main
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_sd_dir, image_folder):
+    out = tmp_path_factory.mktemp("runs") / "embed"
+    result = main(tiny_train_args(tiny_sd_dir, image_folder, out, "train.checkpoint_every=2"))
+    return out, result
+
+
+def test_checkpoint_contents(trained_run):
+    out, result = trained_run
+    ckpt = result.last_checkpoint
+    assert ckpt.name == "checkpoint-4"
+    names = set(os.listdir(ckpt))
+    assert {"pytorch_lora_weights.safetensors", "conditioner.safetensors", "conditioner.json", "reward_stats.json",
+            "config.json", "compute.json", "training_state"} <= names  # fmt: skip
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)  # nothing needs pickle
+    stats = RewardStats.load(ckpt)
+    assert stats.names == ("toy_brightness", "jpeg_compressibility") and stats.count == 12
+    assert json.loads((ckpt / "config.json").read_text())["train"]["max_steps"] == 4
+    assert len(result.losses) == 4 and all(np.isfinite(result.losses))
+    assert (out / "checkpoint-2").is_dir()  # periodic checkpoint too
+    assert json.loads((ckpt / "compute.json").read_text())["samples"] == 16
+
+
+def test_relabel_cache_is_reused(trained_run, tiny_sd_dir, image_folder, monkeypatch):
+    out, _ = trained_run
+    calls = []
+    import rewards.toy
+
+    original = rewards.toy.ToyBrightness.score
+    monkeypatch.setattr(rewards.toy.ToyBrightness, "score", lambda self, **kw: calls.append(1) or original(self, **kw))
+    main(tiny_train_args(tiny_sd_dir, image_folder, out, "train.resume=latest"))
+    assert calls == []  # every image was already scored
+    report = json.loads((out / "relabel" / "report.json").read_text())
+    assert report["from_cache"] == 12 and report["scored_now"] == 0
+
+
+def test_reload_in_fresh_process_and_generate(trained_run, tmp_path):
+    out, _ = trained_run
+    script = textwrap.dedent(f"""
+        import json, numpy as np
+        from ric_diffusion.pipeline import RiCDiffusionPipeline
+        pipe = RiCDiffusionPipeline.from_checkpoint({str(out)!r})
+        a = pipe("a square number 3", preference=[0.9, 0.1], seed=0, output_type="np")
+        b = pipe("a square number 3", preference=[0.1, 0.9], seed=0, output_type="np")
+        np.save({str(tmp_path / "a.npy")!r}, a.images[0]); np.save({str(tmp_path / "b.npy")!r}, b.images[0])
+        json.dump({{"a": a.targets.tolist(), "b": b.targets.tolist()}}, open({str(tmp_path / "t.json")!r}, "w"))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (32, 32, 3) and not np.allclose(a, b)
+    targets = json.loads((tmp_path / "t.json").read_text())
+    stats = RewardStats.load(out / "checkpoint-4")
+    np.testing.assert_allclose(targets["a"], map_preference([0.9, 0.1], stats=stats))
+    np.testing.assert_allclose(targets["b"], map_preference([0.1, 0.9], stats=stats))
+
+
+def test_lora_loads_into_a_plain_diffusers_pipeline(trained_run, tiny_sd_dir):
+    from diffusers import StableDiffusionPipeline
+
+    out, _ = trained_run
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd_dir, safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+
+    def sample():
+        return pipe("a square", num_inference_steps=3, generator=torch.manual_seed(0), output_type="np").images[0]
+
+    before = sample()
+    pipe.load_lora_weights(str(out / "checkpoint-4"))
+    assert not np.allclose(before, sample())
+
+
+def test_reward_guidance_and_explicit_rewards(trained_run):
+    out, _ = trained_run
+    pipe = RiCDiffusionPipeline.from_checkpoint(out)
+    base = pipe("a square", rewards=[1.0, -1.0], seed=0, output_type="np")
+    np.testing.assert_array_equal(base.targets, [1.0, -1.0])
+    guided = pipe("a square", rewards=[1.0, -1.0], seed=0, output_type="np", reward_guidance_scale=4.0)
+    assert not np.allclose(base.images[0], guided.images[0])
+    same = pipe("a square", rewards=[1.0, -1.0], seed=0, output_type="np", reward_guidance_scale=7.5)
+    np.testing.assert_allclose(base.images[0], same.images[0], atol=1e-6)  # g_r = g is plain CFG
+    two = pipe(["a square", "a circle"], preference=[0.5, 0.5], num_images_per_prompt=2, seed=1)
+    assert len(two.images) == 4
+
+
+def test_wrong_preference_length_names_the_count(trained_run):
+    pipe = RiCDiffusionPipeline.from_checkpoint(trained_run[0])
+    with pytest.raises(ValueError, match="this model has 2 rewards"):
+        pipe("a square", preference=[0.2, 0.3, 0.5])
+    with pytest.raises(ValueError, match="2 finite normalised values"):
+        pipe("a square", rewards=[1.0])
+    with pytest.raises(ValueError, match="exactly one of"):
+        pipe("a square")
+
+
+def test_resume_matches_uninterrupted_run(tmp_path, tiny_sd_dir, image_folder):
+    full = tmp_path / "full"
+    main(tiny_train_args(tiny_sd_dir, image_folder, full, "train.max_steps=6", "train.checkpoint_every=3"))
+    part = tmp_path / "part"
+    main(tiny_train_args(tiny_sd_dir, image_folder, part, "train.max_steps=3"))
+    main(tiny_train_args(tiny_sd_dir, image_folder, part, "train.max_steps=6", "train.resume=latest"))
+    for name in ("pytorch_lora_weights.safetensors", "conditioner.safetensors"):
+        a, b = load_file(full / "checkpoint-6" / name), load_file(part / "checkpoint-6" / name)
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    mid = load_file(part / "checkpoint-3" / "pytorch_lora_weights.safetensors")
+    end = load_file(full / "checkpoint-6" / "pytorch_lora_weights.safetensors")
+    assert any(not torch.allclose(mid[k], end[k]) for k in end)  # the resumed steps did move the weights
+
+
+def test_text_strategy_trains_and_samples(tmp_path, tiny_sd_dir, image_folder):
+    out = tmp_path / "text"
+    result = main(tiny_train_args(tiny_sd_dir, image_folder, out, "conditioning.strategy=text"))
+    meta = json.loads((result.last_checkpoint / "conditioner.json").read_text())
+    assert meta["strategy"] == "text"
+    pipe = RiCDiffusionPipeline.from_checkpoint(out)
+    a = pipe("a square", preference=[1, 0], seed=0, output_type="np").images[0]
+    b = pipe("a square", preference=[0, 1], seed=0, output_type="np").images[0]
+    assert not np.allclose(a, b)
+
+
+def test_corrupt_and_missing_images_are_skipped_and_reported(tmp_path, tiny_sd_dir):
+    data = write_image_folder(tmp_path / "imgs", n=8)
+    (data / "3.png").write_bytes(b"not a png")
+    (data / "5.png").unlink()
+    out = tmp_path / "run"
+    result = main(tiny_train_args(tiny_sd_dir, data, out, "train.max_steps=2"))
+    report = json.loads((out / "relabel" / "report.json").read_text())
+    skipped = {os.path.basename(s["key"]): s["reason"] for s in report["skipped"]}
+    assert set(skipped) == {"3.png", "5.png"}
+    assert "FileNotFoundError" in skipped["5.png"]
+    assert RewardStats.load(result.last_checkpoint).count == 6
+
+
+def test_two_process_data_parallel_training(tmp_path, tiny_sd_dir, image_folder):
+    script = tmp_path / "ddp.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import json, sys
+        from safetensors.torch import save_file
+        from ric_diffusion.models import lora_state_dict
+        from ric_diffusion.train import main
+        res = main(sys.argv[1:])
+        acc = res.accelerator
+        state = {{k: v.detach().contiguous() for k, v in lora_state_dict(acc.unwrap_model(res.comps.unet)).items()}}
+        state.update({{"cond." + k: v.detach().contiguous() for k, v in res.conditioner.state_dict().items()}})
+        save_file(state, {str(tmp_path)!r} + f"/rank{{acc.process_index}}.safetensors")
+        json.dump({{"world": acc.num_processes}}, open({str(tmp_path)!r} + f"/rank{{acc.process_index}}.json", "w"))
+    """)
+    )
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+           *tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "run", "train.batch_size=2")]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd, check=True, env=env, timeout=300)
+    for r in (0, 1):
+        assert json.loads((tmp_path / f"rank{r}.json").read_text())["world"] == 2
+    a, b = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert a.keys() == b.keys() and any(k.startswith("cond.") for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    saved = load_file(tmp_path / "run" / "checkpoint-4" / "pytorch_lora_weights.safetensors")
+    assert len(saved) == sum(not k.startswith("cond.") for k in a)
+
+
+def test_tiny_preset_and_generate_cli(tmp_path, tiny_sd_dir, image_folder):
+    from ric_diffusion.generate import main as generate
+
+    out = tmp_path / "preset"
+    main(["--config", str(Path(__file__).parents[1] / "configs/diffusion/tiny.yaml"), f"model.pretrained={tiny_sd_dir}",
+          f"data.source={image_folder}", f"train.output_dir={out}"])  # fmt: skip
+    paths = generate(["--checkpoint", str(out), "--prompt", "a square", "--prompt", "a circle",
+                      "--preference", "0.8", "0.2", "--num-images", "2", "--out", str(tmp_path / "imgs")])  # fmt: skip
+    assert len(paths) == 4 and all(p.exists() for p in paths)
+    meta = json.loads((tmp_path / "imgs" / "generation.json").read_text())
+    assert meta["reward_names"] == ["toy_brightness", "jpeg_compressibility"] and len(meta["targets"]) == 2
+
+
+@pytest.mark.parametrize("name", ["sd15_aesthetic_jpeg", "sd15_aesthetic_clip_jpeg", "tiny"])
+def test_presets_parse(name):
+    from ric_core.config import load_config
+    from ric_diffusion.config import DiffusionConfig
+
+    cfg = load_config(DiffusionConfig, Path(__file__).parents[1] / "configs" / "diffusion" / f"{name}.yaml")
+    assert len(cfg.rewards) >= 2 and cfg.train.max_steps >= 1

@@ -41,6 +41,29 @@ class TrainCache:
     def tensors(self) -> dict[str, torch.Tensor]:
         return {k: v.contiguous() for k, v in self.__dict__.items() if v is not None}
 
+    def select(self, idx: torch.Tensor | list[int], rewards: torch.Tensor | None = None) -> TrainCache:
+        """Rows ``idx`` (caption table kept whole), optionally with new normalised rewards (M, K)."""
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return TrainCache(
+            latent_mean=self.latent_mean[idx], latent_std=self.latent_std[idx], caption_index=self.caption_index[idx],
+            caption_states=self.caption_states, empty_states=self.empty_states,
+            tagged_states=None if self.tagged_states is None else self.tagged_states[idx],
+            rewards=self.rewards[idx] if rewards is None else torch.as_tensor(rewards, dtype=torch.float32),
+        )  # fmt: skip
+
+
+def concat_caches(a: TrainCache, b: TrainCache) -> TrainCache:
+    """Rows of ``a`` then ``b``; b's caption indices shift past a's caption table."""
+    if (a.tagged_states is None) != (b.tagged_states is None):
+        raise ValueError("cannot mix caches of the text and embed strategies")
+    return TrainCache(
+        latent_mean=torch.cat([a.latent_mean, b.latent_mean]), latent_std=torch.cat([a.latent_std, b.latent_std]),
+        caption_index=torch.cat([a.caption_index, b.caption_index + a.caption_states.shape[0]]),
+        caption_states=torch.cat([a.caption_states, b.caption_states]), empty_states=a.empty_states,
+        tagged_states=None if a.tagged_states is None else torch.cat([a.tagged_states, b.tagged_states]),
+        rewards=torch.cat([a.rewards, b.rewards]),
+    )  # fmt: skip
+
 
 def image_transform(resolution: int) -> transforms.Compose:
     """Resize the shorter side, center crop, scale to [-1, 1] (the paper: center crop, no flip)."""

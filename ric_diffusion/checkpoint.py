@@ -49,23 +49,29 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return found[-1]
 
 
-def write_checkpoint(root: str | os.PathLike, step: int, writers: list[Any], limit: int | None = None) -> Path:
-    """Run each ``writer(tmp_dir)`` into a temp folder, rename it to ``checkpoint-<step>``, rotate old ones."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    final, tmp = root / f"checkpoint-{step}", root / f".checkpoint-{step}.tmp"
+def write_folder(final: str | os.PathLike, writers: list[Any]) -> Path:
+    """Run each ``writer(tmp_dir)`` into a temp folder beside ``final``, then rename it into place."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = final.with_name(f".{final.name}.tmp"), final.with_name(f".{final.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for write in writers:
         write(tmp)
-    if final.exists():  # re-saving the same step (e.g. final == last periodic): replace it whole
-        old = root / f".checkpoint-{step}.old"
+    if final.exists():  # re-saving (e.g. the final step == the last periodic one): replace it whole
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
         tmp.rename(final)
         shutil.rmtree(old)
     else:
         tmp.rename(final)
+    return final
+
+
+def write_checkpoint(root: str | os.PathLike, step: int, writers: list[Any], limit: int | None = None) -> Path:
+    """Write ``checkpoint-<step>`` under ``root`` atomically and keep only the newest ``limit``."""
+    root = Path(root)
+    final = write_folder(root / f"checkpoint-{step}", writers)
     if limit is not None:
         for stale in checkpoint_dirs(root)[:-limit]:
             shutil.rmtree(stale)

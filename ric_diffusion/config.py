@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ric_core.online import OnlineConfig
+
 
 @dataclass
 class DataConfig:
@@ -97,7 +99,7 @@ class DiffusionConfig:
     lora: LoraSection = field(default_factory=LoraSection)
     train: TrainConfig = field(default_factory=TrainConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
-    online: dict[str, Any] = field(default_factory=dict)  # the online stage's settings (ric_core.online)
+    online: OnlineConfig = field(default_factory=OnlineConfig)  # the online stage (ric_core.online)
 
     def __post_init__(self) -> None:
         if self.conditioning.strategy not in ("embed", "text"):
@@ -110,5 +112,7 @@ class DiffusionConfig:
             raise ValueError(f"RiC needs at least 2 rewards; got {self.rewards}")
         if self.train.max_steps < 1 or self.train.batch_size < 1:
             raise ValueError("train.max_steps and train.batch_size must be >= 1")
+        if self.online.mors_rule not in ("any", "all"):
+            raise ValueError(f"online.mors_rule must be 'any' or 'all'; got {self.online.mors_rule!r}")
         if self.train.report_to not in ("tensorboard", "wandb", "none"):
             raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")

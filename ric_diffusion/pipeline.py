@@ -35,7 +35,7 @@ from ric_diffusion.models import Components, build_pipeline, load_components
 @dataclass
 class RiCOutput:
     images: list[Any]  # PIL images (or arrays, per output_type), num_images_per_prompt per prompt
-    targets: np.ndarray  # (K,) normalised target rewards written into the condition
+    targets: np.ndarray  # (K,) normalised target rewards written into the condition ((B, K) if given per prompt)
 
 
 class RewardGuidedUNet(nn.Module):
@@ -126,13 +126,14 @@ class RiCDiffusionPipeline:
         rewards: Sequence[float] | None = None,
         mapping: str | None = None,
     ) -> np.ndarray:
-        """Normalised targets (K,): ``rewards`` as given, or ``preference`` through the mapping."""
+        """Normalised targets (K,): ``rewards`` as given (or (B, K), one row per prompt), or ``preference``
+        through the mapping."""
         k = self.stats.num_rewards
         if (preference is None) == (rewards is None):
             raise ValueError("give exactly one of preference=[w1, ...] or rewards=[z1, ...]")
         if rewards is not None:
             z = np.asarray(rewards, dtype=np.float64)
-            if z.shape != (k,) or not np.all(np.isfinite(z)):
+            if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
                 raise ValueError(
                     f"rewards must be {k} finite normalised values ({list(self.reward_names)}); got {rewards}"
                 )
@@ -144,7 +145,9 @@ class RiCDiffusionPipeline:
     def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[torch.Tensor, ...]:
         """(full, text-only, unconditional) encoder states, each (B, L(+K), D)."""
         c, tok, te = self.conditioner, self.comps.tokenizer, self.comps.text_encoder
-        z = np.tile(targets, (len(prompts), 1))
+        z = np.tile(targets, (len(prompts), 1)) if targets.ndim == 1 else targets
+        if z.shape[0] != len(prompts):
+            raise ValueError(f"got {z.shape[0]} rows of rewards for {len(prompts)} prompts; give one row per prompt")
         caption = encode_token_ids(te, c.token_ids(tok, prompts))
         empty = encode_token_ids(te, c.token_ids(tok, [""] * len(prompts)))
         if c.strategy == "text":

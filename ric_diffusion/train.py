@@ -10,6 +10,7 @@ resumable: rerunning the command skips what is done, and ``train.resume=latest``
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -113,7 +114,19 @@ class DiffusionTrainer:
 
             self.ema = EMAModel(self.params, decay=tc.ema_decay)
         self.step = 0
+        self.seed = tc.seed  # data order and noise; the online stage offsets it per iteration
+        self.total_steps = 0  # optimizer steps over all stages, for the compute record
+        self.generated = 0  # online generations, for the compute record
         self.start_time = time.time()
+
+    def reset_optimizer(self, learning_rate: float) -> None:
+        """A fresh AdamW at a constant rate (the online stage), keeping the same adapter."""
+        from diffusers.optimization import get_scheduler
+
+        self.cfg.train.learning_rate = learning_rate
+        opt = self._make_optimizer()
+        self.optimizer = self.acc.prepare(opt)
+        self.lr_scheduler = self.acc.prepare(get_scheduler("constant", self.optimizer))
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         tc = self.cfg.train
@@ -134,11 +147,11 @@ class DiffusionTrainer:
         b, world, rank = self.cfg.train.batch_size, self.acc.num_processes, self.acc.process_index
         pos = micro_step * b * world + rank * b + np.arange(b)
         epochs, offsets = pos // n, pos % n
-        perms = {e: np.random.default_rng([self.cfg.train.seed, int(e)]).permutation(n) for e in np.unique(epochs)}
+        perms = {e: np.random.default_rng([self.seed, int(e)]).permutation(n) for e in np.unique(epochs)}
         return np.array([perms[e][o] for e, o in zip(epochs, offsets, strict=True)])
 
     def _generator(self, micro_step: int) -> torch.Generator:
-        seq = np.random.SeedSequence([self.cfg.train.seed, micro_step, self.acc.process_index])
+        seq = np.random.SeedSequence([self.seed, micro_step, self.acc.process_index])
         return torch.Generator().manual_seed(int(seq.generate_state(1)[0]))
 
     def loss_on(self, cache: TrainCache, idx: np.ndarray, gen: torch.Generator) -> torch.Tensor:
@@ -164,8 +177,10 @@ class DiffusionTrainer:
         target = noise if sched.config.prediction_type == "epsilon" else sched.get_velocity(latents, noise, t)
         return F.mse_loss(pred.float(), target.to(dev).float())
 
-    def fit(self, cache: TrainCache, until_step: int, desc: str = "train") -> list[float]:
-        """Optimizer steps from ``self.step`` to ``until_step`` on ``cache``, with checkpoints."""
+    def fit(
+        self, cache: TrainCache, until_step: int, desc: str = "train", checkpoints: bool = True, on_step: Any = None
+    ) -> list[float]:
+        """Optimizer steps from ``self.step`` to ``until_step`` on ``cache``, with periodic checkpoints."""
         tc, losses = self.cfg.train, []
         accum = tc.gradient_accumulation_steps
         bar = tqdm(total=until_step, initial=self.step, desc=desc, disable=not self.acc.is_main_process)
@@ -181,6 +196,9 @@ class DiffusionTrainer:
                     self.lr_scheduler.step()
                     self.optimizer.zero_grad()
             self.step += 1
+            self.total_steps += 1
+            if on_step is not None:
+                on_step(self.step)
             if self.ema is not None:
                 self.ema.step(self.params)
             losses.append(float(loss.detach()))
@@ -190,7 +208,7 @@ class DiffusionTrainer:
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
             if tc.sample_every and self.step % tc.sample_every == 0:
                 self.log_samples()
-            if self.step % tc.checkpoint_every == 0 and self.step != until_step:
+            if checkpoints and self.step % tc.checkpoint_every == 0 and self.step != until_step:
                 self.save()
         bar.close()
         return losses
@@ -198,25 +216,34 @@ class DiffusionTrainer:
     # ---- checkpoints ----------------------------------------------------------------------------
     def compute_record(self) -> dict[str, Any]:
         tc = self.cfg.train
-        samples = self.step * tc.batch_size * tc.gradient_accumulation_steps * self.acc.num_processes
-        return {"optimizer_steps": self.step, "samples": samples, "unet_forward_backward": samples,
-                "wall_time_s": round(time.time() - self.start_time, 3)}  # fmt: skip
+        samples = self.total_steps * tc.batch_size * tc.gradient_accumulation_steps * self.acc.num_processes
+        wall = round(time.time() - self.start_time, 3)
+        return {"optimizer_steps": self.total_steps, "samples": samples, "unet_forward_backward": samples,
+                "generated_samples": self.generated, "wall_time_s": wall}  # fmt: skip
+
+    def write_weights(self, d: Path) -> None:
+        """LoRA + conditioner into folder ``d``."""
+        save_lora(self.acc.unwrap_model(self.model).unet, d)
+        self.conditioner.save(d)
+
+    def write_meta(self, d: Path) -> None:
+        """Statistics, resolved config and compute record into folder ``d``."""
+        self.stats.save(d / "reward_stats.json")
+        atomic_write_json(d / "config.json", to_dict(self.cfg))
+        atomic_write_json(d / "compute.json", self.compute_record())
+
+    def load_weights(self, d: Path) -> None:
+        from safetensors.torch import load_file
+
+        load_lora_into(self.acc.unwrap_model(self.model).unet, d)
+        self.conditioner.load_state_dict(load_file(d / "conditioner.safetensors"))
 
     def save(self) -> Path | None:
         """Write checkpoint-<step> (main process) and wait for every process."""
         self.acc.wait_for_everyone()
         path = None
         if self.acc.is_main_process:
-            unet = self.acc.unwrap_model(self.model).unet
-
-            def weights(d: Path) -> None:
-                save_lora(unet, d)
-                self.conditioner.save(d)
-
-            def meta(d: Path) -> None:
-                self.stats.save(d / "reward_stats.json")
-                atomic_write_json(d / "config.json", to_dict(self.cfg))
-                atomic_write_json(d / "compute.json", self.compute_record())
+            weights, meta = self.write_weights, self.write_meta
 
             def state(d: Path) -> None:
                 save_training_state(d, self.step, self.optimizer, self.lr_scheduler, {})
@@ -238,14 +265,19 @@ class DiffusionTrainer:
             logger.info("train.resume=latest: no checkpoint in %s yet, starting fresh", self.out)
             return False
         ckpt = resolve_checkpoint(self.out if where == "latest" else where)
-        load_lora_into(self.acc.unwrap_model(self.model).unet, ckpt)
-        from safetensors.torch import load_file
-
-        self.conditioner.load_state_dict(load_file(ckpt / "conditioner.safetensors"))
+        saved = RewardStats.load(ckpt / "reward_stats.json")
+        if saved.names != self.stats.names:
+            raise ValueError(
+                f"{ckpt} was trained on rewards {list(saved.names)}, this config has {list(self.stats.names)}; "
+                "resume with the same rewards in the same order, or use a new train.output_dir"
+            )
+        self.load_weights(ckpt)
         info = load_training_state(ckpt, self.optimizer, self.lr_scheduler)
         if self.ema is not None:
             self.ema.load_state_dict(load_state_dict(ckpt / "training_state", "ema"))
         self.step = int(info["step"])
+        compute = json.loads((ckpt / "compute.json").read_text())
+        self.total_steps, self.generated = compute["optimizer_steps"], compute.get("generated_samples", 0)
         logger.info("resumed from %s at step %d", ckpt, self.step)
         return True
 
@@ -332,10 +364,15 @@ def run(cfg: DiffusionConfig) -> TrainResult:
     cache = cached_tensors(cfg, acc, comps, trainer, records, stats.normalize(raw))
     if tc.report_to != "none":
         acc.init_trackers("ric_diffusion", config={k: str(v) for k, v in to_dict(cfg).items()})
-    if tc.resume:
-        trainer.resume(tc.resume)
+    resume = tc.resume or ("latest" if cfg.online.iterations else None)  # online runs always continue
+    if resume:
+        trainer.resume(resume)
     losses = trainer.fit(cache, tc.max_steps) if trainer.step < tc.max_steps else []
-    last = trainer.save()
+    last = trainer.save() if trainer.step == tc.max_steps else resolve_checkpoint(out)
+    if cfg.online.iterations:
+        from ric_diffusion.online import run_online
+
+        last = run_online(cfg, trainer, records, raw, cache, last)
     acc.end_training()
     return TrainResult(acc, comps, trainer.conditioner, out, last, losses)
 

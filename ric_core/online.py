@@ -1,0 +1,282 @@
+"""The online stage, written once for both modalities (ric-method.md section 3).
+
+One iteration: sample prompts and targets -> the policy generates (in shards) -> score with the same
+rewards -> normalise with the *offline* statistics -> relabel each sample with what it obtained ->
+MORS on the iteration's pool -> append survivors to the persistent buffer -> fine-tune the same
+adapter on a MORS-filtered random subset of the offline data plus the whole buffer.
+
+State lives in ``<run>/online/`` and is written atomically after every shard and phase, so rerunning
+after a crash (even ``kill -9``) continues where it stopped: no sample is lost, generated twice or
+added twice, and the final buffer equals an uninterrupted run's with the same seed.
+
+The loop needs two small things (see the protocols): a policy that can ``generate`` and ``fit`` and
+``save``/``load`` itself, and a scorer that returns raw rewards with their names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ric_core.io import atomic_write_json, atomic_write_text
+from ric_core.mors import mors
+from ric_core.pareto import hypervolume
+from ric_core.stats import RewardStats
+from ric_core.targets import sample_online_targets
+
+
+@dataclass
+class OnlineConfig:
+    iterations: int = 0  # 0 = offline only; the paper's README runs 2
+    num_samples: int = 20000  # generations per iteration (the paper's num_generation_samples)
+    shard_size: int = 64  # generations persisted together; a crash loses at most one shard's work
+    quantile: float = 0.7  # MORS quantile
+    mors_rule: str = "any"  # "any" (the paper's) or "all"
+    num_origin_samples: int = 10000  # MORS-filtered offline samples mixed in per iteration
+    steps: int = 4000  # fine-tuning steps per iteration
+    learning_rate: float = 1e-5  # constant, as the paper's online stage
+    target_strategy: str = "paper"  # ric_core.targets strategy
+    target_low: float | None = None  # None: the training range of each normalised reward
+    target_high: float | None = None
+    prompt_file: str | None = None  # one prompt per line; default: the training prompts/captions
+    seed: int = 0
+
+
+class Policy(Protocol):
+    def generate(self, prompts: list[str], targets: np.ndarray, sample_ids: list[str], seed: int) -> list[str]:
+        """Generate one output per prompt for its (K,) normalised targets; return references (paths or texts)."""
+
+    def score(self, prompts: list[str], outputs: list[str]) -> np.ndarray:
+        """Raw rewards (N, K) of the outputs, in the statistics' reward order."""
+
+    def fit(
+        self,
+        samples: list[dict[str, Any]],
+        steps: int,
+        learning_rate: float,
+        iteration: int,
+        on_step: Callable[[int], None],
+    ) -> None:
+        """Fine-tune the adapter (fresh optimizer) on samples {"prompt", "output", "rewards" (K,), "origin"}."""
+
+    def save(self, path: Path) -> None: ...
+
+    def load(self, path: Path) -> None: ...
+
+
+def read_prompt_file(path: str | os.PathLike) -> list[str]:
+    """Prompts, one per line; blank lines ignored; an empty file is a clear error."""
+    lines = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    prompts = [ln for ln in lines if ln]
+    if not prompts:
+        raise ValueError(f"prompt file {path} has no prompts (only blank lines); write one prompt per line")
+    return prompts
+
+
+def fault_point(name: str) -> None:
+    """Tests set RIC_ONLINE_KILL_AT=<name> to SIGKILL the process at a named point (crash testing)."""
+    if os.environ.get("RIC_ONLINE_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation, NaN when either side is constant."""
+    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+@dataclass
+class OfflineData:
+    """The offline set the online stage mixes back in: prompts, outputs, normalised rewards (N, K)."""
+
+    prompts: list[str]
+    outputs: list[str]
+    rewards_z: np.ndarray
+
+
+class OnlineLoop:
+    """Runs (or resumes) the online iterations of one run folder.
+
+    Example:
+        >>> loop = OnlineLoop(cfg, policy, stats, offline, run_dir)  # doctest: +SKIP
+        >>> loop.run()  # doctest: +SKIP  (safe to call again after a crash)
+    """
+
+    def __init__(
+        self,
+        cfg: OnlineConfig,
+        policy: Policy,
+        stats: RewardStats,
+        offline: OfflineData,
+        run_dir: Path,
+        initial_policy: Path,
+        reward_names: Sequence[str] | None = None,
+    ):
+        if reward_names is not None:
+            stats.check_names(reward_names)  # before any generation
+        self.cfg, self.policy, self.stats, self.offline = cfg, policy, stats, offline
+        self.initial_policy = str(initial_policy)  # the offline adapter the first iteration starts from
+        self.dir = Path(run_dir) / "online"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        prompts = read_prompt_file(cfg.prompt_file) if cfg.prompt_file else offline.prompts
+        self.prompts = list(prompts)
+        if not self.prompts:
+            raise ValueError("the online stage has no prompts: the training set is empty and no prompt_file was given")
+        k = stats.num_rewards
+        self.low = np.full(k, cfg.target_low) if cfg.target_low is not None else stats.z_min
+        self.high = np.full(k, cfg.target_high) if cfg.target_high is not None else stats.z_max
+
+    # ---- persistent state ----------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.json"
+
+    def load_state(self) -> dict[str, Any]:
+        if self.state_path.exists():
+            state = json.loads(self.state_path.read_text())
+            if state.get("reward_names") != list(self.stats.names):
+                raise ValueError(
+                    f"{self.state_path} was written for rewards {state.get('reward_names')}, "
+                    f"not {list(self.stats.names)}; use a new output_dir or the same rewards"
+                )
+            return state
+        return {"iteration": 0, "phase": "generate", "shards_done": [], "reward_names": list(self.stats.names),
+                "policy": self.initial_policy}  # fmt: skip
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self.state_path, state)
+
+    def buffer(self) -> list[dict[str, Any]]:
+        """Every MORS survivor so far: {"id", "iteration", "prompt", "output", "targets", "rewards", "raw"}."""
+        return _read_jsonl(self.dir / "buffer.jsonl")
+
+    # ---- one iteration ---------------------------------------------------------------------------
+    def plan(self, it: int) -> tuple[list[str], np.ndarray, list[str]]:
+        """Prompts, targets (M, K) and sample ids of iteration ``it``: a pure function of the seed."""
+        rng = np.random.default_rng([self.cfg.seed, it])
+        idx = rng.integers(0, len(self.prompts), self.cfg.num_samples)  # with replacement, as the paper
+        targets = sample_online_targets(
+            self.cfg.num_samples, self.low, self.high, self.stats.num_rewards, self.cfg.target_strategy, rng
+        )
+        return [self.prompts[i] for i in idx], targets, [f"it{it}-{i:06d}" for i in range(self.cfg.num_samples)]
+
+    def generate(self, it: int, state: dict[str, Any]) -> None:
+        prompts, targets, ids = self.plan(it)
+        size = self.cfg.shard_size
+        for shard, start in enumerate(range(0, len(ids), size)):
+            if shard in state["shards_done"]:
+                continue
+            sl = slice(start, start + size)
+            outputs = self.policy.generate(
+                prompts[sl], targets[sl], ids[sl], seed=self.cfg.seed * 100003 + it * 1009 + shard
+            )
+            raw = np.asarray(self.policy.score(prompts[sl], outputs), dtype=np.float64)
+            rows = [
+                {"id": i, "iteration": it, "prompt": p, "output": o, "targets": t.tolist(), "raw": r.tolist()}
+                for i, p, o, t, r in zip(ids[sl], prompts[sl], outputs, targets[sl], raw, strict=True)
+            ]
+            _write_jsonl(self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl", rows)
+            state["shards_done"] = sorted({*state["shards_done"], shard})
+            self.save_state(state)
+            fault_point(f"generate:{it}:{shard}")
+
+    def select(self, it: int) -> dict[str, Any]:
+        """Relabel the pool with its obtained rewards, MORS it, append survivors; returns metrics."""
+        pool = []
+        for path in sorted((self.dir / f"iter{it}").glob("shard*.jsonl")):
+            pool.extend(_read_jsonl(path))
+        raw = np.array([r["raw"] for r in pool])  # (M, K)
+        z = self.stats.normalize(raw)
+        result = mors(z, self.cfg.quantile, self.cfg.mors_rule)
+        buffer = [r for r in self.buffer() if r["iteration"] != it]  # idempotent if re-run
+        for i in result.kept:
+            buffer.append({**pool[i], "rewards": np.round(z[i], 1).tolist()})
+        _write_jsonl(self.dir / "buffer.jsonl", buffer)
+        targets = np.array([r["targets"] for r in pool])
+        corr = [_corr(targets[:, k], z[:, k]) for k in range(z.shape[1])]
+        return {
+            "iteration": it, "generated": len(pool), "kept": int(result.kept.size),
+            "mors_acceptance": result.fraction_kept, "mors_thresholds": result.thresholds.tolist(),
+            "mean_obtained_raw": dict(zip(self.stats.names, raw.mean(0).tolist(), strict=True)),
+            "mean_obtained_z": dict(zip(self.stats.names, z.mean(0).tolist(), strict=True)),
+            "hypervolume_z": hypervolume(z, self.stats.z_min), "hypervolume_ref": self.stats.z_min.tolist(),
+            "target_obtained_corr": dict(zip(self.stats.names, corr, strict=True)), "buffer_size": len(buffer),
+        }  # fmt: skip
+
+    def training_samples(self, it: int) -> list[dict[str, Any]]:
+        """A fresh MORS-filtered random offline subset plus the whole buffer."""
+        off = self.offline
+        kept = mors(off.rewards_z, self.cfg.quantile, self.cfg.mors_rule).kept
+        rng = np.random.default_rng([self.cfg.seed, it, 1])
+        pick = rng.choice(kept, size=min(self.cfg.num_origin_samples, kept.size), replace=False)
+        samples = [
+            {
+                "prompt": off.prompts[i],
+                "output": off.outputs[i],
+                "rewards": off.rewards_z[i].tolist(),
+                "origin": "offline",
+            }
+            for i in sorted(pick.tolist())
+        ]
+        samples += [
+            {"prompt": r["prompt"], "output": r["output"], "rewards": r["rewards"], "origin": r["id"]}
+            for r in self.buffer()
+        ]
+        return samples
+
+    def fit(self, it: int, state: dict[str, Any]) -> None:
+        # Always from the adapter this iteration began with, so a fit redone after a crash is identical.
+        self.policy.load(Path(state["policy"]))
+        half = max(1, self.cfg.steps // 2)
+
+        def on_step(step: int) -> None:
+            if step == half:
+                fault_point(f"fit:{it}")
+
+        self.policy.fit(self.training_samples(it), self.cfg.steps, self.cfg.learning_rate, it, on_step)
+        fault_point(f"fit_done:{it}")
+        path = self.dir / f"iter{it}" / "policy"
+        self.policy.save(path)
+
+    def run(self, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Run or resume every iteration; returns the per-iteration metrics (also in metrics.jsonl)."""
+        state = self.load_state()
+        if state["iteration"] < self.cfg.iterations:
+            self.policy.load(Path(state["policy"]))  # generation continues from the current iteration's adapter
+        while state["iteration"] < self.cfg.iterations:
+            it = state["iteration"]
+            if state["phase"] == "generate":
+                self.generate(it, state)
+                state["phase"] = "select"
+                self.save_state(state)
+                fault_point(f"after_generate:{it}")
+            if state["phase"] == "select":
+                metrics = self.select(it)
+                rows = [m for m in _read_jsonl(self.dir / "metrics.jsonl") if m["iteration"] != it] + [metrics]
+                _write_jsonl(self.dir / "metrics.jsonl", rows)
+                if on_iteration:
+                    on_iteration(metrics)
+                state["phase"] = "fit"
+                self.save_state(state)
+            if state["phase"] == "fit":
+                self.fit(it, state)
+                state = {**state, "iteration": it + 1, "phase": "generate", "shards_done": [],
+                         "policy": str(self.dir / f"iter{it}" / "policy")}  # fmt: skip
+                self.save_state(state)
+        return _read_jsonl(self.dir / "metrics.jsonl")

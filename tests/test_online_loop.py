@@ -1,0 +1,138 @@
+"""The shared online loop on a numpy toy policy: MORS buffer, resume after crashes, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ric_core.mors import mors
+from ric_core.online import OfflineData, OnlineConfig, OnlineLoop, read_prompt_file
+from ric_core.stats import RewardStats
+
+
+class Crash(Exception):
+    pass
+
+
+class ToyPolicy:
+    """Outputs a number per prompt that follows the targets through a 'skill' weight the fit improves."""
+
+    def __init__(self, crash_at: str | None = None):
+        self.skill, self.crash_at, self.fits = 0.0, crash_at, 0
+
+    def _maybe_crash(self, where: str) -> None:
+        if self.crash_at == where:
+            self.crash_at = None
+            raise Crash(where)
+
+    def generate(self, prompts, targets, sample_ids, seed):
+        rng = np.random.default_rng(seed)
+        self._maybe_crash(f"generate:{sample_ids[0]}")
+        return [json.dumps((self.skill * t + rng.normal(0, 1, t.shape)).tolist()) for t in targets]
+
+    def score(self, prompts, outputs):
+        return np.array([json.loads(o) for o in outputs]) * [2.0, 0.5] + [1.0, -3.0]  # raw units
+
+    def fit(self, samples, steps, learning_rate, iteration, on_step):
+        start = self.skill
+        for s in range(1, steps + 1):
+            self.skill = start + 0.1 * s / steps * (1 + len(samples) / 100)
+            on_step(s)
+            if s == steps // 2:
+                self._maybe_crash(f"fit:{iteration}")
+        self.fits += 1
+
+    def save(self, path):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "skill.json").write_text(json.dumps(self.skill))
+
+    def load(self, path):
+        self.skill = json.loads((path / "skill.json").read_text())
+
+
+@pytest.fixture
+def setup(tmp_path):
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(200, 2)) * [2.0, 0.5] + [1.0, -3.0]
+    stats = RewardStats.from_scores(raw, ["r1", "r2"])
+    offline = OfflineData(
+        [f"prompt {i % 7}" for i in range(200)], [f"out{i}" for i in range(200)], stats.normalize(raw)
+    )
+    init = tmp_path / "offline_policy"
+    ToyPolicy().save(init)
+    cfg = OnlineConfig(iterations=2, num_samples=50, shard_size=8, steps=10, num_origin_samples=30, seed=3)
+    return cfg, stats, offline, init
+
+
+def run_loop(tmp, setup, policy, **kw):
+    cfg, stats, offline, init = setup
+    return OnlineLoop(cfg, policy, stats, offline, tmp, initial_policy=init, **kw)
+
+
+def test_buffer_holds_exactly_the_mors_survivors(tmp_path, setup):
+    loop = run_loop(tmp_path / "a", setup, ToyPolicy())
+    metrics = loop.run()
+    assert [m["iteration"] for m in metrics] == [0, 1]
+    buffer = loop.buffer()
+    for it in (0, 1):
+        pool = [
+            json.loads(line)
+            for f in sorted((loop.dir / f"iter{it}").glob("shard*.jsonl"))
+            for line in f.read_text().splitlines()
+        ]
+        assert len(pool) == 50 and [r["id"] for r in pool] == [f"it{it}-{i:06d}" for i in range(50)]
+        z = setup[1].normalize(np.array([r["raw"] for r in pool]))
+        kept = {pool[i]["id"] for i in mors(z, 0.7).kept}
+        assert {r["id"] for r in buffer if r["iteration"] == it} == kept
+        assert metrics[it]["mors_acceptance"] == pytest.approx(len(kept) / 50)
+    assert metrics[1]["buffer_size"] == len(buffer)
+    samples = loop.training_samples(1)
+    assert sum(s["origin"] == "offline" for s in samples) == 30 and sum(
+        s["origin"] != "offline" for s in samples
+    ) == len(buffer)
+
+
+@pytest.mark.parametrize("crash", ["generate:it0-000016", "fit:0", "generate:it1-000000", "fit:1"])
+def test_crash_and_resume_gives_the_same_buffer(tmp_path, setup, crash):
+    clean = run_loop(tmp_path / "clean", setup, ToyPolicy())
+    clean.run()
+    loop = run_loop(tmp_path / "crashed", setup, ToyPolicy(crash_at=crash))
+    with pytest.raises(Crash):
+        loop.run()
+    # A new process: a fresh policy object, the same folder.
+    resumed = run_loop(tmp_path / "crashed", setup, ToyPolicy())
+    resumed.run()
+    assert resumed.buffer() == clean.buffer()
+    assert json.loads((resumed.dir / "iter1" / "policy" / "skill.json").read_text()) == pytest.approx(
+        json.loads((clean.dir / "iter1" / "policy" / "skill.json").read_text())
+    )
+
+
+def test_rerun_after_completion_is_a_no_op(tmp_path, setup):
+    loop = run_loop(tmp_path, setup, ToyPolicy())
+    loop.run()
+    again = ToyPolicy()
+    run_loop(tmp_path, setup, again).run()
+    assert again.fits == 0
+
+
+def test_prompt_files(tmp_path, setup):
+    good = tmp_path / "prompts.txt"
+    good.write_text("a cat\n\n   \na dog\n")
+    assert read_prompt_file(good) == ["a cat", "a dog"]
+    cfg, stats, offline, init = setup
+    cfg.prompt_file = str(good)
+    loop = OnlineLoop(cfg, ToyPolicy(), stats, offline, tmp_path / "run", initial_policy=init)
+    assert set(loop.plan(0)[0]) == {"a cat", "a dog"}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    cfg.prompt_file = str(empty)
+    with pytest.raises(ValueError, match="has no prompts"):
+        OnlineLoop(cfg, ToyPolicy(), stats, offline, tmp_path / "run2", initial_policy=init)
+
+
+def test_mismatched_reward_names_fail_before_generation(tmp_path, setup):
+    policy = ToyPolicy(crash_at="never")
+    with pytest.raises(ValueError, match=r"do not match the statistics' \['r1', 'r2'\]"):
+        run_loop(tmp_path, setup, policy, reward_names=["r2", "r1"])
+    assert not (tmp_path / "online" / "iter0").exists()

@@ -4,7 +4,14 @@ Heavy models (open_clip, transformers) load only when a reward that needs them i
 """
 
 from rewards.base import Reward, RewardScores, RewardSet, SharedFeatureReward
-from rewards.registry import get_reward, list_rewards, register_reward, reward_info
+from rewards.registry import (
+    get_reward,
+    list_rewards,
+    register_reward,
+    reward_info,
+    reward_names,
+    reward_set_from_config,
+)
 
 __all__ = [
     "Reward",
@@ -15,4 +22,6 @@ __all__ = [
     "list_rewards",
     "register_reward",
     "reward_info",
+    "reward_names",
+    "reward_set_from_config",
 ]

@@ -53,6 +53,29 @@ def get_reward(name: str, **kwargs: Any) -> Reward:
     return reward_info(name).factory(**kwargs)
 
 
+def reward_names(specs: list[Any]) -> tuple[str, ...]:
+    """Names of config entries: a registry name, or {name: ..., **kwargs}."""
+    return tuple(s if isinstance(s, str) else s["name"] for s in specs)
+
+
+def reward_set_from_config(specs: list[Any], device: Any = "cpu", batch_size: int = 32) -> Any:
+    """A ``RewardSet`` from config entries (names or {name: ..., **kwargs}), on ``device``.
+
+    Example:
+        >>> reward_set_from_config(["toy_length", {"name": "toy_brevity"}]).names
+        ('toy_length', 'toy_brevity')
+    """
+    from rewards.base import RewardSet
+
+    rewards = []
+    for spec in specs:
+        name, kwargs = (
+            (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        )
+        rewards.append(get_reward(name, device=device, **kwargs))
+    return RewardSet(rewards, batch_size=batch_size)
+
+
 def _lazy(module: str, attr: str, **fixed: Any) -> Callable[..., Reward]:
     """A factory that imports its module on first use, so ``import rewards`` stays light."""
 

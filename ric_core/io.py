@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,31 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically (see :func:`atomic_write_text`)."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_write_folder(final: str | os.PathLike, writers: Sequence[Callable[[Path], None]]) -> Path:
+    """Run each ``writer(tmp_dir)`` into a temp folder beside ``final``, then rename it into place.
+
+    A crash leaves either the old folder or the new one, never a half-written one.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = atomic_write_folder(pathlib.Path(tempfile.mkdtemp()) / "ckpt", [lambda t: (t / "a").write_text("1")])
+        >>> (d / "a").read_text()
+        '1'
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = final.with_name(f".{final.name}.tmp"), final.with_name(f".{final.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for write in writers:
+        write(tmp)
+    if final.exists():  # replacing (e.g. the final step == the last periodic one): swap, then drop the old
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+    return final

@@ -50,8 +50,8 @@ class OnlineConfig:
 
 
 class Policy(Protocol):
-    def generate(self, prompts: list[str], targets: np.ndarray, sample_ids: list[str], seed: int) -> list[str]:
-        """Generate one output per prompt for its (K,) normalised targets; return references (paths or texts)."""
+    def generate(self, prompts: list[str], targets: np.ndarray, sample_ids: list[str], seed: int) -> list[str | None]:
+        """One output per prompt for its (K,) targets: a reference (path or text), or None if dropped."""
 
     def score(self, prompts: list[str], outputs: list[str]) -> np.ndarray:
         """Raw rewards (N, K) of the outputs, in the statistics' reward order."""
@@ -186,11 +186,15 @@ class OnlineLoop:
             outputs = self.policy.generate(
                 prompts[sl], targets[sl], ids[sl], seed=self.cfg.seed * 100003 + it * 1009 + shard
             )
-            raw = np.asarray(self.policy.score(prompts[sl], outputs), dtype=np.float64)
+            ok = [j for j, o in enumerate(outputs) if o is not None]  # None: dropped by the policy (degenerate)
+            raw = np.full((len(outputs), self.stats.num_rewards), np.nan)
+            if ok:
+                raw[ok] = np.asarray(self.policy.score([prompts[sl][j] for j in ok], [outputs[j] for j in ok]))
             rows = [
-                {"id": i, "iteration": it, "prompt": p, "output": o, "targets": t.tolist(), "raw": r.tolist()}
+                {"id": i, "iteration": it, "prompt": p, "output": o, "targets": t.tolist(),
+                 "raw": None if o is None else r.tolist()}
                 for i, p, o, t, r in zip(ids[sl], prompts[sl], outputs, targets[sl], raw, strict=True)
-            ]
+            ]  # fmt: skip
             _write_jsonl(self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl", rows)
             state["shards_done"] = sorted({*state["shards_done"], shard})
             self.save_state(state)
@@ -198,9 +202,13 @@ class OnlineLoop:
 
     def select(self, it: int) -> dict[str, Any]:
         """Relabel the pool with its obtained rewards, MORS it, append survivors; returns metrics."""
-        pool = []
+        pool, dropped = [], 0
         for path in sorted((self.dir / f"iter{it}").glob("shard*.jsonl")):
-            pool.extend(_read_jsonl(path))
+            rows = _read_jsonl(path)
+            pool.extend(r for r in rows if r["raw"] is not None)
+            dropped += sum(r["raw"] is None for r in rows)
+        if not pool:
+            raise RuntimeError(f"iteration {it}: every generation was dropped as degenerate; check the model")
         raw = np.array([r["raw"] for r in pool])  # (M, K)
         z = self.stats.normalize(raw)
         result = mors(z, self.cfg.quantile, self.cfg.mors_rule)
@@ -211,7 +219,7 @@ class OnlineLoop:
         targets = np.array([r["targets"] for r in pool])
         corr = [_corr(targets[:, k], z[:, k]) for k in range(z.shape[1])]
         return {
-            "iteration": it, "generated": len(pool), "kept": int(result.kept.size),
+            "iteration": it, "generated": len(pool) + dropped, "dropped": dropped, "kept": int(result.kept.size),
             "mors_acceptance": result.fraction_kept, "mors_thresholds": result.thresholds.tolist(),
             "mean_obtained_raw": dict(zip(self.stats.names, raw.mean(0).tolist(), strict=True)),
             "mean_obtained_z": dict(zip(self.stats.names, z.mean(0).tolist(), strict=True)),

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ric_core.io import atomic_write_folder as write_folder
 from ric_core.io import atomic_write_json
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
@@ -47,25 +48,6 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     if not found:
         raise FileNotFoundError(f"no RiC checkpoint at {p} (expected a checkpoint-<step> folder or a run folder)")
     return found[-1]
-
-
-def write_folder(final: str | os.PathLike, writers: list[Any]) -> Path:
-    """Run each ``writer(tmp_dir)`` into a temp folder beside ``final``, then rename it into place."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp, old = final.with_name(f".{final.name}.tmp"), final.with_name(f".{final.name}.old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for write in writers:
-        write(tmp)
-    if final.exists():  # re-saving (e.g. the final step == the last periodic one): replace it whole
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(final)
-    return final
 
 
 def write_checkpoint(root: str | os.PathLike, step: int, writers: list[Any], limit: int | None = None) -> Path:

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
 from ric_diffusion.cache import TrainCache, build_cache, concat_caches
-from ric_diffusion.checkpoint import write_folder
 from ric_diffusion.data import Record, RecordSet
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 
@@ -83,7 +83,7 @@ class DiffusionPolicy:
         t.fit(cache, steps, desc=f"online fit {iteration}", checkpoints=False, on_step=on_step)
 
     def save(self, path: Path) -> None:
-        write_folder(path, [self.trainer.write_weights, self.trainer.write_meta])
+        atomic_write_folder(path, [self.trainer.write_weights, self.trainer.write_meta])
 
     def load(self, path: Path) -> None:
         self.trainer.load_weights(Path(path))
@@ -93,7 +93,7 @@ def run_online(
     cfg: Any, trainer: Any, records: RecordSet, raw: np.ndarray, cache: TrainCache, offline_ckpt: Path
 ) -> Path:
     """Run or resume the online iterations after offline training; returns the final checkpoint."""
-    from ric_diffusion.train import build_reward_set, reward_names
+    from rewards import reward_names, reward_set_from_config
 
     acc = trainer.acc
     if acc.num_processes > 1:
@@ -101,7 +101,7 @@ def run_online(
     z = trainer.stats.normalize(raw)
     offline = OfflineData([r.caption for r in records.records], [r.key for r in records.records], z)
     policy = DiffusionPolicy(
-        trainer, lambda: build_reward_set(cfg.rewards, acc.device, cfg.train.reward_batch_size), cache, records
+        trainer, lambda: reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size), cache, records
     )
     loop = OnlineLoop(
         cfg.online, policy, trainer.stats, offline, trainer.out, initial_policy=offline_ckpt,

@@ -25,7 +25,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
-from rewards import RewardSet, get_reward
+from rewards import reward_names, reward_set_from_config
 from ric_core.config import load_config, to_dict
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
@@ -46,21 +46,6 @@ from ric_diffusion.models import Components, add_lora, load_components, load_lor
 from ric_diffusion.relabel import cached_scores, relabel, write_report
 
 logger = logging.getLogger("ric_diffusion.train")
-
-
-def build_reward_set(specs: list[Any], device: Any, batch_size: int) -> RewardSet:
-    """Rewards from config entries: a registry name, or {name: ..., **kwargs}."""
-    rewards = []
-    for spec in specs:
-        name, kwargs = (
-            (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
-        )
-        rewards.append(get_reward(name, device=device, **kwargs))
-    return RewardSet(rewards, batch_size=batch_size)
-
-
-def reward_names(specs: list[Any]) -> tuple[str, ...]:
-    return tuple(s if isinstance(s, str) else s["name"] for s in specs)
 
 
 @dataclass
@@ -305,7 +290,7 @@ def prepare_offline_data(
     records = load_records(cfg.data)
     score_cache = out / "relabel" / "scores.parquet"
     if acc.is_main_process:
-        reward_set = build_reward_set(cfg.rewards, acc.device, cfg.train.reward_batch_size)
+        reward_set = reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size)
         raw, kept, report = relabel(records, reward_set, score_cache)
         write_report(report, out / "relabel" / "report.json")
         logger.warning(report.summary())

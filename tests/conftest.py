@@ -46,6 +46,7 @@ def tiny_clip_checkpoint(tiny_clip_name, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
     """A byte-level BPE tokenizer trained on the fly, saved with bos/eos/pad like a GPT-2 folder."""
+    from helpers import DIALOGUES
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -53,7 +54,8 @@ def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
         "Human: how do I bake bread? Assistant: Mix flour, water, salt and yeast, then bake it.",
         "Human: tell me a joke. Assistant: Why did the chicken cross the road? To get to the other side.",
         "Summarize the post. The cat sat on the mat all day and refused to move for dinner.",
-    ] * 20
+        "### Instruction: ### Input: ### Response: <rm1_score> 0.3 <rm2_score> -1.1 <rm3_score> 2.0 variant",
+    ] * 20 + [f"\n\nHuman: {q}\n\nAssistant: {a} {b}" for q, a, b in DIALOGUES] * 20
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -62,7 +64,7 @@ def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
     )
     tok.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", model_max_length=128
+        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", model_max_length=256
     )
     path = tmp_path_factory.mktemp("bpe_tok")
     fast.save_pretrained(path)
@@ -82,3 +84,15 @@ def image_folder(tmp_path_factory):
     from helpers import write_image_folder
 
     return write_image_folder(tmp_path_factory.mktemp("data") / "images")
+
+
+@pytest.fixture(scope="session")
+def tiny_text_world(tmp_path_factory, byte_bpe_tokenizer_dir):
+    """(policy dir, HH-style JSONL, two reward-model dirs) for ric_text tests."""
+    from helpers import make_classifier, make_tiny_llama, write_hh_jsonl
+
+    root = tmp_path_factory.mktemp("text")
+    policy = make_tiny_llama(root / "llama", byte_bpe_tokenizer_dir)
+    data = write_hh_jsonl(root / "hh.jsonl")
+    rms = [make_classifier(root / f"rm{i}", byte_bpe_tokenizer_dir, 1, seed=i) for i in (1, 2)]
+    return policy, data, rms

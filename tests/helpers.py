@@ -29,3 +29,68 @@ def tiny_train_args(model_dir, data_dir, out_dir, *extra):
         "train.max_steps=4", "train.batch_size=4", "train.report_to=none", "train.learning_rate=1e-3",
         "inference.num_inference_steps=4", *extra,
     ]  # fmt: skip
+
+
+DIALOGUES = [
+    ("how do I bake bread?", "Mix flour, water, salt and yeast, let it rise, then bake it.", "I do not know."),
+    ("tell me a joke.", "Why did the chicken cross the road? To get to the other side.", "No."),
+    ("what is the capital of France?", "The capital of France is Paris.", "Maybe London, not sure."),
+    ("how can I stay healthy?", "Sleep well, eat vegetables and walk every day.", "Eat candy all day."),
+    ("recommend a book.", "Try a good mystery novel; they are fun to read.", "Books are bad."),
+]
+
+
+def write_hh_jsonl(path, repeats: int = 4):
+    """HH-RLHF-style rows: chosen and rejected dialogues sharing the human turn."""
+    rows = []
+    for r in range(repeats):
+        for q, good, bad in DIALOGUES:
+            human = f"\n\nHuman: {q} (variant {r})"
+            rows.append({"chosen": f"{human}\n\nAssistant: {good}", "rejected": f"{human}\n\nAssistant: {bad}"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def make_classifier(path, tokenizer_dir, num_labels: int, seed: int = 0):
+    """A tiny GPT-2 sequence classifier saved with save_pretrained (a stand-in text reward model)."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(seed)
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=2, n_head=2, num_labels=num_labels,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+    )  # fmt: skip
+    GPT2ForSequenceClassification(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def make_tiny_llama(path, tokenizer_dir, seed: int = 0):
+    """A 2-layer Llama-style causal LM with the test tokenizer, saved with save_pretrained."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
+    )  # fmt: skip
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def tiny_text_args(model_dir, data_file, rm_dirs, out_dir, *extra):
+    """Overrides for a seconds-long ric_text run: tiny Llama, two tiny classifier reward models."""
+    return [
+        f"model.pretrained={model_dir}", f"data.source={data_file}", "data.kind=hh", "data.min_tokens=1",
+        f"train.output_dir={out_dir}",
+        f"rewards=[{{name: harmless, path: {rm_dirs[0]}}}, {{name: helpful, path: {rm_dirs[1]}}}]",
+        "lora.rank=4", "lora.alpha=8", "lora.target_modules=[q_proj, v_proj]", "train.max_steps=4",
+        "train.batch_size=4", "train.learning_rate=1e-3", "train.report_to=none", "train.save_steps=2",
+        "train.logging_steps=1", "generation.max_new_tokens=12", "generation.batch_size=8", *extra,
+    ]  # fmt: skip

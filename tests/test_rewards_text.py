@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import make_classifier
 
 from rewards import get_reward
 from rewards.text_rm import PRESETS
@@ -11,24 +12,10 @@ PROMPTS = ["\n\nHuman: how do I bake bread? \n\nAssistant:", "\n\nHuman: tell me
 RESPONSES = ["Mix flour and water, then bake it.", "Why did the chicken cross the road?", "Hello there, friend"]
 
 
-def make_classifier(path, tokenizer_dir, num_labels):
-    from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    torch.manual_seed(num_labels)
-    cfg = GPT2Config(
-        vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2, num_labels=num_labels,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-    )  # fmt: skip
-    GPT2ForSequenceClassification(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def rm_dirs(tmp_path_factory, byte_bpe_tokenizer_dir):
     root = tmp_path_factory.mktemp("rms")
-    return {n: make_classifier(root / f"rm{n}", byte_bpe_tokenizer_dir, n) for n in (1, 2)}
+    return {n: make_classifier(root / f"rm{n}", byte_bpe_tokenizer_dir, n, seed=n) for n in (1, 2)}
 
 
 def manual_logits(path, texts, pairs=None):
@@ -87,6 +74,6 @@ def test_presets_cover_the_paper_and_validate(rm_dirs):
 
 def test_truncation_to_model_limit(rm_dirs):
     r = get_reward("helpful", path=rm_dirs[1])
-    assert r.max_length == 128  # min(tokenizer maximum, 1024)
+    assert r.max_length == 256  # min(tokenizer maximum, 1024)
     long = "bread " * 500
     assert np.isfinite(r(prompts=[long], completions=[long])).all()

@@ -1,0 +1,134 @@
+"""ric_text end to end on a tiny Llama: offline SFT, one online iteration, reload, generate."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from helpers import tiny_text_args
+
+from ric_core.mapping import map_preference
+from ric_core.stats import RewardStats
+from ric_text.train import main
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory, tiny_text_world):
+    policy, data, rms = tiny_text_world
+    out = tmp_path_factory.mktemp("textrun") / "run"
+    online = ["online.iterations=1", "online.num_samples=8", "online.shard_size=4", "online.steps=2",
+              "online.num_origin_samples=8"]  # fmt: skip
+    return out, main(tiny_text_args(policy, data, rms, out, *online))
+
+
+def test_trl_builds_labels_from_our_mask(text_run):
+    _, result = text_run
+    ds = result.trainer.train_dataset
+    assert "labels" in ds.column_names
+    tok = result.tokenizer
+    for row in ds.select(range(5)):
+        ids, labels = row["input_ids"], row["labels"]
+        first = next(i for i, lab in enumerate(labels) if lab != -100)
+        assert all(lab == -100 for lab in labels[:first])
+        assert labels[first:] == ids[first:] and ids[-1] == tok.eos_token_id
+        assert tok.decode(ids[:first]).endswith("\n\nAssistant:")
+
+
+def test_checkpoints_and_online_outputs(text_run):
+    out, result = text_run
+    final = out / "final"
+    assert {"adapter_model.safetensors", "adapter_config.json", "reward_stats.json", "ric_config.json"} <= set(
+        os.listdir(final)
+    )
+    assert not any(n.endswith((".bin", ".pt", ".pth")) for n in os.listdir(final))
+    ckpts = sorted(out.glob("checkpoint-*"))
+    assert ckpts and all((c / "reward_stats.json").exists() for c in ckpts)
+    stats = RewardStats.load(final)
+    assert stats.names == ("harmless", "helpful") and stats.count == 40  # chosen + rejected
+    metrics = [json.loads(line) for line in (out / "online" / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["generated"] == 8 and 0 < metrics[0]["mors_acceptance"] <= 1
+    buffer = [json.loads(line) for line in (out / "online" / "buffer.jsonl").read_text().splitlines()]
+    assert buffer and all(isinstance(r["output"], str) and "\n\nHuman:" not in r["output"] for r in buffer)
+
+
+def test_reload_in_fresh_process_and_generate(text_run, tmp_path):
+    out, _ = text_run
+    script = textwrap.dedent(f"""
+        import json
+        from ric_text.generate import TextGenerator
+        gen = TextGenerator.from_checkpoint({str(out)!r})
+        res = {{}}
+        for name, w in (("a", [0.9, 0.1]), ("b", [0.1, 0.9])):
+            r = gen(["how do I bake bread?", "tell me a joke."], preference=w, seed=0)
+            res[name] = [dict(text=x.text, raw=x.raw, targets=x.targets, prompt=x.prompt) for x in r]
+        json.dump(res, open({str(tmp_path / "gen.json")!r}, "w"))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    res = json.loads((tmp_path / "gen.json").read_text())
+    stats = RewardStats.load(out / "final")
+    for name, w in (("a", [0.9, 0.1]), ("b", [0.1, 0.9])):
+        for r in res[name]:
+            np.testing.assert_allclose(r["targets"], map_preference(w, stats=stats))
+            assert r["prompt"].endswith("\n\nAssistant:")
+            assert (
+                r["text"]
+                == r["raw"]
+                .split("\n\nHuman:")[0]
+                .split("\nHuman:")[0]
+                .split("\n\nAssistant:")[0]
+                .split("\nAssistant:")[0]
+                .strip()
+            )
+    assert res["a"][0]["targets"] != res["b"][0]["targets"]
+
+
+def test_generator_writes_the_mapped_tags(text_run):
+    from ric_text.formats import prompt_ids
+    from ric_text.generate import TextGenerator
+
+    gen = TextGenerator.from_checkpoint(text_run[0])
+    t = gen.targets(1, preference=[0.7, 0.3])[0]
+    ids = prompt_ids(gen.tok, "\n\nHuman: hi \n\nAssistant:", t, "assistant")
+    text = gen.tok.decode(ids)
+    assert f"<rm1_score> {t[0]:.1f} <rm2_score> {t[1]:.1f} \n\nAssistant:" in text
+    with pytest.raises(ValueError, match="this model has 2 rewards"):
+        gen(["hi"], preference=[1, 0, 0])
+    with pytest.raises(ValueError, match="exactly one of"):
+        gen(["hi"])
+
+
+def test_empty_dataset_is_a_clear_error(tmp_path, tiny_text_world):
+    policy, _, rms = tiny_text_world
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"chosen": "no marker", "rejected": "none"}) + "\n")
+    with pytest.raises(ValueError, match="no usable samples"):
+        main(tiny_text_args(policy, bad, rms, tmp_path / "run"))
+
+
+def test_tiny_preset_with_toy_rewards_and_cli(tmp_path, tiny_text_world, capsys):
+    from pathlib import Path
+
+    from ric_text.generate import main as generate
+
+    policy, data, _ = tiny_text_world
+    preset = Path(__file__).parents[1] / "configs" / "text" / "tiny.yaml"
+    out = tmp_path / "preset"
+    main(["--config", str(preset), f"model.pretrained={policy}", f"data.source={data}", f"train.output_dir={out}"])
+    results = generate(["--checkpoint", str(out), "--prompt", "how do I bake bread?", "--preference", "0.3", "0.7"])
+    assert len(results) == 1
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(line["targets"]) == {"toy_length", "toy_sentiment"}
+
+
+@pytest.mark.parametrize("name", ["hh_harmless_helpful", "hh_harmless_helpful_humor", "summary_faithful", "tiny"])
+def test_text_presets_parse(name):
+    from pathlib import Path
+
+    from ric_core.config import load_config
+    from ric_text.config import TextConfig
+
+    cfg = load_config(TextConfig, Path(__file__).parents[1] / "configs" / "text" / f"{name}.yaml")
+    assert len(cfg.rewards) >= 2

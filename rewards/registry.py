@@ -97,6 +97,7 @@ def _register_builtins() -> None:
         ("toy_brightness", "toy", "ToyBrightness", "toy: mean pixel value"),
         ("toy_colorfulness", "toy", "ToyColorfulness", "toy: Hasler-Suesstrunk colourfulness"),
         ("toy_detail", "toy", "ToyDetail", "toy: mean gradient magnitude"),
+        ("toy_stripes", "toy", "ToyStripes", "toy: power of 4-pixel horizontal stripes"),
     ]
     for name, module, cls, desc in image:
         register_reward(name, _lazy(module, cls), modality="image", description=desc)

@@ -65,6 +65,25 @@ class ToyDetail(Reward):
         return gy.mean(axis=(1, 2)) + gx.mean(axis=(1, 2))
 
 
+class ToyStripes(Reward):
+    """Horizontal stripes with a ``period``-pixel cycle: per column, the DFT magnitude at that frequency
+    above the mean magnitude at the other non-zero frequencies, averaged over columns (0-1 grey values).
+    Flat images score 0; noise, with a flat spectrum, scores about 0 too."""
+
+    name, inputs = "toy_stripes", IMAGE_INPUTS
+
+    def __init__(self, period: int = 4, device: Any = None, dtype: Any = None):
+        self.period = period
+
+    def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
+        grey = to_float_array(images).mean(axis=-1)  # (N, H, W)
+        h = grey.shape[1]
+        spectrum = np.abs(np.fft.rfft(grey, axis=1)) / h  # (N, H//2 + 1, W), per column
+        k0 = h // self.period
+        others = np.delete(spectrum[:, 1:], k0 - 1, axis=1).mean(axis=1)  # (N, W) the column's floor
+        return np.clip(spectrum[:, k0] - others, 0, None).mean(axis=1)
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 

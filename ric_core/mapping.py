@@ -123,3 +123,20 @@ def map_preference(
         lo, hi = _bounds(w.shape[0], low, high, stats)
         targets = lo + x * (hi - lo)
     return targets if decimals is None else np.round(targets, decimals)
+
+
+def project_to_feasible(targets: np.ndarray | Sequence[float], feasible: np.ndarray) -> np.ndarray:
+    """The reward vector seen in training (rows of ``feasible``, (M, K)) nearest to ``targets`` (K,).
+
+    An optional step after any mapping (not in the paper): the mapping may ask for reward pairs no
+    training sample had (the "utopia" corner), which small models answer with malformed outputs.
+
+    Example:
+        >>> project_to_feasible([2.0, 2.0], np.array([[2.0, -1.0], [1.0, 1.0], [-1.0, 2.0]])).tolist()
+        [1.0, 1.0]
+    """
+    t = np.asarray(targets, dtype=np.float64)
+    pts = np.asarray(feasible, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != t.shape[-1] or pts.shape[0] == 0:
+        raise ValueError(f"feasible points must be a non-empty (M, {t.shape[-1]}) array; got shape {pts.shape}")
+    return pts[np.argmin(((pts - t) ** 2).sum(axis=1))].copy()

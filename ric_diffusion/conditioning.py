@@ -7,6 +7,7 @@
   null token per reward stands for "no reward condition" (guidance dropout, reward guidance).
 
 The UNet cross-attends to whatever sequence it gets, so no UNet change is needed for either.
+``none`` ignores the rewards: the same fine-tune without reward conditioning, as a baseline.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class RewardConditioner(nn.Module):
     def token_ids(self, tokenizer, captions: Sequence[str], rewards: np.ndarray | None = None) -> torch.Tensor:
         """Token ids (B, 77). ``text`` strategy with rewards: caption truncated first, tags kept whole."""
         max_len = int(tokenizer.model_max_length)
-        if self.strategy == "embed" or rewards is None:
+        if self.strategy != "text" or rewards is None:
             return tokenizer(
                 list(captions), padding="max_length", max_length=max_len, truncation=True, return_tensors="pt"
             ).input_ids
@@ -90,7 +91,7 @@ class RewardConditioner(nn.Module):
         ``rewards=None`` means "no reward condition" (all null tokens). The text strategy has its
         rewards inside ``text_states`` already, so it passes them through.
         """
-        if self.strategy == "text":
+        if self.strategy in ("text", "none"):  # "none": the unconditioned baseline ignores rewards
             return text_states
         b = text_states.shape[0]
         if rewards is None:

@@ -32,7 +32,8 @@ class ModelConfig:
 @dataclass
 class ConditioningConfig:
     # "embed": one learned token per reward appended to the text encoder's hidden states (default);
-    # "text": the paper's, rewards written as tags after the caption inside the 77 tokens.
+    # "text": the paper's, rewards written as tags after the caption inside the 77 tokens;
+    # "none": no reward condition at all (the unconditioned baseline).
     strategy: str = "embed"
     tag_template: str = "<rm{i}>"  # text strategy: tag names as in the paper's diffusion code
     drop_prob: float = 0.1  # guidance dropout of the whole condition (caption and rewards), as the paper
@@ -102,8 +103,10 @@ class DiffusionConfig:
     online: OnlineConfig = field(default_factory=OnlineConfig)  # the online stage (ric_core.online)
 
     def __post_init__(self) -> None:
-        if self.conditioning.strategy not in ("embed", "text"):
-            raise ValueError(f"conditioning.strategy must be 'embed' or 'text'; got {self.conditioning.strategy!r}")
+        if self.conditioning.strategy not in ("embed", "text", "none"):
+            raise ValueError(
+                f"conditioning.strategy must be 'embed', 'text' or 'none'; got {self.conditioning.strategy!r}"
+            )
         for name in ("drop_prob", "reward_drop_prob"):
             p = getattr(self.conditioning, name)
             if not 0.0 <= p < 1.0:

@@ -138,7 +138,13 @@ def load_lora_into(unet: UNet2DConditionModel, ckpt_dir: str | os.PathLike) -> N
         raise ValueError(f"{ckpt_dir}: LoRA keys do not match this UNet: {result.unexpected_keys[:5]}")
 
 
-def make_tiny_sd(out_dir: str | os.PathLike, pixel_space: bool = False, sample_size: int = 16, seed: int = 0) -> Path:
+def make_tiny_sd(
+    out_dir: str | os.PathLike,
+    pixel_space: bool = False,
+    sample_size: int = 16,
+    seed: int = 0,
+    beta_schedule: str = "scaled_linear",
+) -> Path:
     """Save a tiny Stable Diffusion folder (random weights, real formats) for tests and small worlds.
 
     Latent space: 32x32 images through a tiny VAE (16x16 latents). Pixel space: a 3-channel UNet on
@@ -164,7 +170,7 @@ def make_tiny_sd(out_dir: str | os.PathLike, pixel_space: bool = False, sample_s
         )
     )  # fmt: skip
     scheduler = DDIMScheduler(
-        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False, steps_offset=1
+        beta_schedule=beta_schedule, beta_start=0.00085, beta_end=0.012, clip_sample=pixel_space, steps_offset=1
     )
     tokenizer = build_clip_tokenizer()
     if pixel_space:  # no VAE: save the parts; load_components() puts the IdentityVAE in

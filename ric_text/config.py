@@ -32,6 +32,12 @@ class TextModelConfig:
 class PromptConfig:
     format: str = "assistant"  # "assistant" (HH-RLHF) | "summary" | "chat" (the tokenizer's chat template)
     tag_template: str = "<rm{i}_score>"
+    use_tags: bool = True  # false: plain SFT on the same data without reward tags (the baseline)
+
+    @property
+    def template(self) -> str:
+        """The tag template, or "" for the untagged baseline."""
+        return self.tag_template if self.use_tags else ""
 
 
 @dataclass

@@ -39,7 +39,9 @@ def tagged_prompt(
         >>> tagged_prompt("\\n\\nHuman: Hi? \\n\\nAssistant:", [0.3, -1.1], "assistant")
         '\\n\\nHuman: Hi?  <rm1_score> 0.3 <rm2_score> -1.1 \\n\\nAssistant:'
     """
-    tags = format_tags(rewards, template)
+    tags = format_tags(rewards, template) if template else ""  # no template: the untagged baseline
+    if not tags and fmt != "chat":
+        return prompt
     if fmt == "assistant":
         if not prompt.endswith(ASSISTANT_MARKER):
             raise ValueError(f"an assistant-format prompt must end with {ASSISTANT_MARKER!r}; got ...{prompt[-40:]!r}")
@@ -52,7 +54,7 @@ def tagged_prompt(
     if fmt == "chat":
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ValueError("the chat format needs a tokenizer with a chat template")
-        messages = [{"role": "user", "content": f"{prompt}\n{tags}"}]
+        messages = [{"role": "user", "content": f"{prompt}\n{tags}" if tags else prompt}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     raise ValueError(f"unknown prompt format {fmt!r}; choose one of {FORMATS}")
 

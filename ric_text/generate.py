@@ -113,9 +113,7 @@ class TextGenerator:
         results: list[TextResult] = []
         for start in range(0, len(prompts), bs):
             chunk, zc = prompts[start : start + bs], z[start : start + bs]
-            ids = [
-                prompt_ids(self.tok, p, t, fmt, self.cfg.prompt.tag_template) for p, t in zip(chunk, zc, strict=True)
-            ]
+            ids = [prompt_ids(self.tok, p, t, fmt, self.cfg.prompt.template) for p, t in zip(chunk, zc, strict=True)]
             batch = self.tok.pad({"input_ids": ids}, padding=True, return_tensors="pt")  # left padding
             out = self.model.generate(
                 input_ids=batch["input_ids"].to(self.model.device),

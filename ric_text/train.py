@@ -59,7 +59,7 @@ def encode_dataset(tok: Any, prompts: list[str], responses: list[str], z: np.nda
     from datasets import Dataset
 
     enc = [
-        encode_example(tok, p, r, t, cfg.prompt.format, cfg.prompt.tag_template)
+        encode_example(tok, p, r, t, cfg.prompt.format, cfg.prompt.template)
         for p, r, t in zip(prompts, responses, z, strict=True)
     ]
     return Dataset.from_dict(

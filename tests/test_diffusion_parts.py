@@ -101,7 +101,7 @@ def test_config_overrides_validation_and_coercion(tmp_path):
     assert cfg.train.max_steps == 3 and cfg.lora.rank == 4 and cfg.conditioning.strategy == "text"
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['max_step'\] in section 'train'"):
         load_config(DiffusionConfig, None, ["train.max_step=3"])
-    with pytest.raises(ValueError, match="strategy must be 'embed' or 'text'"):
+    with pytest.raises(ValueError, match="strategy must be 'embed', 'text' or 'none'"):
         load_config(DiffusionConfig, None, ["conditioning.strategy=tokens"])
     with pytest.raises(ValueError, match="must be a number"):
         load_config(DiffusionConfig, None, ["train.learning_rate=fast"])

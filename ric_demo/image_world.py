@@ -1,0 +1,148 @@
+"""The image demo world: coloured shapes on plain backgrounds, some striped, 16x16 pixels.
+
+Rewards: ``jpeg_compressibility`` (the real reward class, after upscaling to 64 px so small images
+differ measurably) against ``toy_stripes`` (power of horizontal stripes of a 4-pixel period). Stripes
+cost bytes, so the two conflict; leftover diffusion noise earns neither (noise is incompressible and
+has almost no power at one exact frequency), so the model cannot win by noise. Caption compliance is
+measured separately: the share of pixels whose nearest palette colour is one the caption names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 70, 220), "yellow": (230, 210, 40),
+           "magenta": (200, 50, 200), "cyan": (40, 200, 210)}  # fmt: skip
+BACKGROUNDS = {"white": (245, 245, 245), "grey": (128, 128, 128), "black": (15, 15, 15)}
+SHAPES = ("square", "circle", "cross")
+SIZE = 16
+REWARDS = [{"name": "jpeg_compressibility", "size": 64}, "toy_stripes"]
+HELD_OUT = [("cyan", "circle", "grey"), ("yellow", "square", "black"), ("red", "cross", "white"),
+            ("blue", "circle", "white"), ("green", "cross", "grey"), ("magenta", "square", "black")]  # fmt: skip
+
+
+def caption(colour: str, shape: str, bg: str) -> str:
+    return f"a {colour} {shape} on a {bg} background"
+
+
+def shape_mask(shape: str, cx: float, cy: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+    if shape == "square":
+        return (np.abs(xx - cx) <= r) & (np.abs(yy - cy) <= r)
+    if shape == "circle":
+        return (xx - cx) ** 2 + (yy - cy) ** 2 <= (r + 0.5) ** 2
+    arm = max(1.5, r / 2.5)  # cross: two bars
+    return ((np.abs(xx - cx) <= r) & (np.abs(yy - cy) <= arm)) | ((np.abs(yy - cy) <= r) & (np.abs(xx - cx) <= arm))
+
+
+def draw(colour: str, shape: str, bg: str, contrast: float, rng: np.random.Generator) -> np.ndarray:
+    """One image (16, 16, 3) uint8: the shape, with horizontal stripes of the given contrast (0 = flat)."""
+    r = rng.uniform(5.0, 6.5)
+    cx, cy = rng.uniform(r + 1, SIZE - r - 1, 2)
+    img = np.empty((SIZE, SIZE, 3), np.float64)
+    img[:] = BACKGROUNDS[bg]
+    mask = shape_mask(shape, cx, cy, r)
+    fill = np.array(COLOURS[colour], np.float64)
+    stripes = (np.arange(SIZE) // 2) % 2 == 1  # rows in dark stripes: a 4-pixel period
+    shade = np.where(stripes[:, None, None], 1.0 - contrast, 1.0)
+    img[mask] = (fill * shade.repeat(SIZE, 1))[mask]
+    return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
+def all_combinations() -> list[tuple[str, str, str]]:
+    return [(c, s, b) for c in COLOURS for s in SHAPES for b in BACKGROUNDS]
+
+
+def build_dataset(root: Path, n: int, seed: int) -> Path:
+    """An imagefolder (metadata.jsonl) of ``n`` training images; held-out combinations excluded."""
+    folder = root / "images"
+    marker = root / "done.json"
+    key = {"n": n, "seed": seed, "version": 1}
+    if marker.exists() and json.loads(marker.read_text()) == key:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    combos = [c for c in all_combinations() if c not in HELD_OUT]
+    rows = []
+    for i in range(n):
+        colour, shape, bg = combos[rng.integers(len(combos))]
+        contrast = 0.0 if rng.random() < 0.2 else float(rng.uniform(0.1, 0.8))
+        Image.fromarray(draw(colour, shape, bg, contrast, rng)).save(folder / f"{i:05d}.png")
+        rows.append({"file_name": f"{i:05d}.png", "text": caption(colour, shape, bg)})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    marker.write_text(json.dumps(key))
+    return folder
+
+
+def _palette() -> tuple[np.ndarray, list[str]]:
+    colours, names = [], []
+    for name, rgb in COLOURS.items():
+        for shade in (1.0, 0.65, 0.3):  # the fill and its stripe shades
+            colours.append(np.array(rgb) * shade)
+            names.append(name)
+    for name, rgb in BACKGROUNDS.items():
+        colours.append(np.array(rgb, np.float64))
+        names.append("bg:" + name)
+    return np.array(colours), names
+
+
+def compliance(images: list, captions: list[str]) -> np.ndarray:
+    """Per image: share of pixels whose nearest palette colour is the captioned shape or background colour."""
+    palette, names = _palette()
+    out = []
+    for im, cap in zip(images, captions, strict=True):
+        words = cap.split()
+        colour, bg = words[1], words[-2]
+        px = np.asarray(im, np.float64).reshape(-1, 3)
+        nearest = np.argmin(((px[:, None, :] - palette[None]) ** 2).sum(-1), axis=1)
+        ok = np.array([names[j] in (colour, "bg:" + bg) for j in nearest])
+        out.append(ok.mean())
+    return np.array(out)
+
+
+def pretrain_base(data: Path, model_dir: Path, steps: int, seed: int) -> None:
+    """Caption-conditioned pre-training of the whole tiny pixel UNet: the world's 'base model'.
+
+    RiC then fine-tunes it with a LoRA through ric_diffusion, as it would fine-tune SD 1.5. The text
+    encoder stays the tiny frozen CLIP of the model folder.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ric_diffusion.cache import image_transform
+    from ric_diffusion.conditioning import encode_token_ids
+    from ric_diffusion.config import ModelConfig
+    from ric_diffusion.models import load_components
+
+    torch.manual_seed(seed)
+    comps = load_components(ModelConfig(pretrained=str(model_dir), pixel_space=True))
+    rows = [json.loads(line) for line in (data / "metadata.jsonl").read_text().splitlines()]
+    tf = image_transform(SIZE)
+    pixels = torch.stack([tf(Image.open(data / r["file_name"]).convert("RGB")) for r in rows])  # (N, 3, 16, 16)
+    captions = sorted({r["text"] for r in rows} | {""})
+    ids = comps.tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    states = encode_token_ids(comps.text_encoder, ids)  # (U, 77, D)
+    index = torch.tensor([captions.index(r["text"]) for r in rows])
+    empty = captions.index("")
+    unet, sched = comps.unet.train().requires_grad_(True), comps.noise_scheduler
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-3, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        b = torch.randint(0, len(rows), (32,), generator=gen)
+        x, cap = pixels[b], index[b].clone()
+        cap[torch.rand(32, generator=gen) < 0.1] = empty  # caption dropout for guidance
+        noise = torch.randn(x.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (32,), generator=gen)
+        pred = unet(sched.add_noise(x, noise, t), t, encoder_hidden_states=states[cap]).sample
+        F.mse_loss(pred, noise).backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        lr.step()
+        opt.zero_grad()
+    unet.eval().save_pretrained(model_dir / "unet")

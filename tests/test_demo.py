@@ -1,0 +1,55 @@
+"""`ric demo --quick` end to end: artefacts exist and agree with each other and with ric_core."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ric_core.mapping import map_preference
+from ric_core.pareto import hypervolume
+from ric_core.stats import RewardStats
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "quick"
+    subprocess.run([sys.executable, "-m", "ric_demo", "--quick", "--out", str(out)], check=True, timeout=600)
+    return out
+
+
+def test_artefacts(demo):
+    for name in ("results.csv", "summary.json", "pareto.png", "image_grid.png", "text_samples.md", "timing.json"):
+        assert (demo / name).stat().st_size > 0, name
+    summary = json.loads((demo / "summary.json").read_text())
+    assert set(summary["worlds"]) == {"text", "image"}
+    for info in summary["worlds"].values():
+        assert set(info["models"]) == {"ric", "ric_online", "baseline"}
+        for m in info["models"].values():
+            assert len(m["mean_rewards_z"]) == 11 and len(m["compliance"]) == 11
+            for key in ("spearman_w1_reward1", "spearman_w1_reward2"):
+                assert np.isnan(m[key]) or -1 <= m[key] <= 1
+
+
+def test_summary_agrees_with_results_csv(demo):
+    summary = json.loads((demo / "summary.json").read_text())
+    rows = list(csv.DictReader((demo / "results.csv").open()))
+    for world, info in summary["worlds"].items():
+        names = info["reward_names"]
+        stats = RewardStats.load(
+            demo / world / "ric" / ("final" if world == "text" else sorted((demo / world / "ric").glob("checkpoint-*"),
+                                                                           key=lambda p: int(p.name.split("-")[1]))[-1].name)
+        )  # fmt: skip
+        for model, m in info["models"].items():
+            mine = [r for r in rows if r["world"] == world and r["model"] == model]
+            assert len(mine) == 11 * len({r["prompt"] for r in mine}) * (len(mine) // 11 // len({r["prompt"] for r in mine}))
+            means = np.array([[np.mean([float(r[n]) for r in mine if float(r["w1"]) == round(w, 1)]) for n in names]
+                              for w in info["w1"]])  # fmt: skip
+            np.testing.assert_allclose(stats.normalize(means), m["mean_rewards_z"], atol=1e-5)
+            assert hypervolume(stats.normalize(means), info["reference_point_z"]) == pytest.approx(m["hypervolume"], abs=1e-5)
+            if model != "baseline":  # the RiC prompts carry the mapped targets
+                for r in mine[:: max(1, len(mine) // 7)]:
+                    w1 = float(r["w1"])
+                    np.testing.assert_allclose(json.loads(r["targets"]), map_preference([w1, 1 - w1], stats=stats))

@@ -1,1 +1,228 @@
-"""placeholder"""
+"""The ric Gradio app: preference sliders -> images or text, with target and measured rewards.
+
+    python app.py [--image-checkpoint DIR] [--text-checkpoint DIR] [--host 127.0.0.1] [--port 7860]
+
+With no arguments it serves the checkpoints that ``ric demo`` writes (runs/demo/...). The server binds
+127.0.0.1 unless told otherwise; ``--share`` is off unless asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ric_core.mapping import METHODS, validate_preference
+
+DEMO_IMAGE = Path("runs/demo/image/ric")
+DEMO_TEXT = Path("runs/demo/text/ric")
+MAX_STEPS, MAX_IMAGES, MAX_SEED = 200, 8, 2**31 - 1
+MISSING = (
+    "No {kind} checkpoint at `{path}`. Create the demo checkpoints with `ric demo` (a few minutes on a CPU), "
+    "or start the app with `python app.py --{kind}-checkpoint DIR`."
+)
+
+
+def normalised_weights(weights: Sequence[float]) -> np.ndarray:
+    """Slider values -> simplex weights; all-zero sliders are a message, not an exception."""
+    import gradio as gr
+
+    try:
+        return validate_preference([float(w) for w in weights])
+    except ValueError as e:
+        raise gr.Error(f"Preference: {e}") from None
+
+
+def check_common(prompt: str, seed: float, count: float, limit: int) -> tuple[str, int, int]:
+    import gradio as gr
+
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise gr.Error("Write a prompt first: it is empty.")
+    if seed is None or not 0 <= float(seed) <= MAX_SEED:
+        raise gr.Error(f"Seed must be between 0 and {MAX_SEED}.")
+    if count is None or not 1 <= int(count) <= limit:
+        raise gr.Error(f"The number of samples must be between 1 and {limit}.")
+    return prompt, int(seed), int(count)
+
+
+def weights_markdown(names: Sequence[str], w: np.ndarray) -> str:
+    return "Normalised weights: " + ", ".join(f"**{n}** {v:.2f}" for n, v in zip(names, w, strict=True))
+
+
+class ImageModel:
+    """A RiC diffusion checkpoint plus its reward models, loaded once, used under a lock."""
+
+    def __init__(self, path: Path):
+        from rewards import reward_set_from_config
+        from ric_diffusion.pipeline import RiCDiffusionPipeline
+
+        self.pipe = RiCDiffusionPipeline.from_checkpoint(path)
+        self.rewards = reward_set_from_config(self.pipe.config.rewards)
+        self.rewards.progress = False
+        self.names = list(self.pipe.reward_names)
+        self.lock = threading.Lock()  # one generation at a time per model; requests queue in gradio
+        self.front = _front(path)
+
+    def generate(self, prompt, mapping, steps, guidance, reward_guidance, seed, count, *weights):
+        import gradio as gr
+
+        prompt, seed, count = check_common(prompt, seed, count, MAX_IMAGES)
+        if steps is None or not 1 <= int(steps) <= MAX_STEPS:
+            raise gr.Error(f"Steps must be between 1 and {MAX_STEPS}.")
+        w = normalised_weights(weights)
+        with self.lock:
+            out = self.pipe(prompt, preference=w.tolist(), mapping=mapping, num_inference_steps=int(steps),
+                            guidance_scale=float(guidance), reward_guidance_scale=float(reward_guidance),
+                            num_images_per_prompt=count, seed=seed)  # fmt: skip
+            inputs = {
+                "images": out.images,
+                **({"prompts": [prompt] * count} if "prompts" in self.rewards.inputs else {}),
+            }
+            measured = self.rewards(**inputs).values
+        z = self.pipe.stats.normalize(measured.mean(0))
+        table = [
+            [n, round(float(t), 2), round(float(m), 2)] for n, t, m in zip(self.names, out.targets, z, strict=True)
+        ]
+        return out.images, table, weights_markdown(self.names, w), self.front_plot(z)
+
+    def front_plot(self, point: np.ndarray) -> Any:
+        if self.front is None:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        pts = np.array(self.front)
+        ax.plot(pts[:, 0], pts[:, 1], "o-", alpha=0.5, label="benchmark front (RiC)")
+        ax.plot([point[0]], [point[1]], "r*", markersize=14, label="this generation")
+        ax.set_xlabel(self.names[0])
+        ax.set_ylabel(self.names[1])
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+
+class TextModel:
+    def __init__(self, path: Path):
+        from rewards import reward_set_from_config
+        from ric_text.generate import TextGenerator
+
+        self.gen = TextGenerator.from_checkpoint(path)
+        self.rewards = reward_set_from_config(self.gen.cfg.rewards)
+        self.rewards.progress = False
+        self.names = list(self.gen.stats.names)
+        self.lock = threading.Lock()
+
+    def generate(self, prompt, mapping, temperature, max_tokens, seed, count, *weights):
+        import gradio as gr
+
+        prompt, seed, count = check_common(prompt, seed, count, 8)
+        if max_tokens is None or not 1 <= int(max_tokens) <= 512:
+            raise gr.Error("Max new tokens must be between 1 and 512.")
+        w = normalised_weights(weights)
+        with self.lock:
+            res = self.gen([prompt] * count, preference=w.tolist(), mapping=mapping, temperature=float(temperature),
+                           max_new_tokens=int(max_tokens), seed=seed)  # fmt: skip
+            measured = self.rewards(prompts=[r.prompt for r in res], completions=[r.text for r in res]).values
+        z = self.gen.stats.normalize(measured)
+        rows = [[r.text, *[round(float(v), 2) for v in zi]] for r, zi in zip(res, z, strict=True)]
+        targets = " · ".join(f"{n} {t:.1f}" for n, t in zip(self.names, res[0].targets, strict=True))
+        return rows, f"Targets (normalised): {targets}", weights_markdown(self.names, w)
+
+
+def _front(ckpt: Path) -> list[list[float]] | None:
+    """The RiC front of a demo/benchmark summary.json above the checkpoint, in normalised units, if any."""
+    for folder in [ckpt, *ckpt.parents][:5]:
+        summary = folder / "summary.json"
+        if summary.exists():
+            worlds = json.loads(summary.read_text()).get("worlds", {})
+            for info in worlds.values():
+                model = info.get("models", {}).get("ric_online") or info.get("models", {}).get("ric")
+                if model and "mean_rewards_z" in model:
+                    return model["mean_rewards_z"]
+    return None
+
+
+def _sliders(gr: Any, names: Sequence[str]) -> list[Any]:
+    return [gr.Slider(0, 1, value=1.0 / len(names), step=0.05, label=f"weight: {n}") for n in names]
+
+
+def build_app(image_ckpt: Path | None, text_ckpt: Path | None, concurrency: int = 2) -> Any:
+    """The Blocks app; a missing checkpoint shows how to create it instead of its tab's controls."""
+    import gradio as gr
+
+    with gr.Blocks(title="ric: Rewards-in-Context") as demo:
+        gr.Markdown("# ric: one model, any trade-off\nMove the sliders: they are normalised to weights that sum to 1, "
+                    "mapped to target rewards and written into the model's condition.")  # fmt: skip
+        with gr.Tab("Image"):
+            if image_ckpt is None or not _exists(image_ckpt):
+                gr.Markdown(MISSING.format(kind="image", path=image_ckpt or DEMO_IMAGE))
+            else:
+                m = ImageModel(image_ckpt)
+                prompt = gr.Textbox(label="Prompt", value="a red circle on a white background")
+                sliders = _sliders(gr, m.names)
+                with gr.Row():
+                    mapping = gr.Dropdown(list(METHODS[:3]) + ["quantile"], value="linf", label="Mapping")
+                    steps = gr.Number(20, label="Steps", precision=0)
+                    guidance = gr.Number(2.0, label="Guidance scale")
+                    rguidance = gr.Number(2.0, label="Reward guidance scale")
+                    seed = gr.Number(0, label="Seed", precision=0)
+                    count = gr.Number(4, label="Images", precision=0)
+                button = gr.Button("Generate images", variant="primary", elem_id="generate-image")
+                weights = gr.Markdown()
+                gallery = gr.Gallery(label="Images", columns=4)
+                table = gr.Dataframe(headers=["reward", "target", "measured"], label="Target vs measured (normalised)")
+                front = gr.Plot(label="Benchmark front")
+                button.click(m.generate, [prompt, mapping, steps, guidance, rguidance, seed, count, *sliders],
+                             [gallery, table, weights, front], api_name="generate_image",
+                             concurrency_limit=concurrency)  # fmt: skip
+        with gr.Tab("Text"):
+            if text_ckpt is None or not _exists(text_ckpt):
+                gr.Markdown(MISSING.format(kind="text", path=text_ckpt or DEMO_TEXT))
+            else:
+                t = TextModel(text_ckpt)
+                tprompt = gr.Textbox(label="Prompt", value="Write a review of the umbrella.")
+                tsliders = _sliders(gr, t.names)
+                with gr.Row():
+                    tmapping = gr.Dropdown(list(METHODS[:3]) + ["quantile"], value="linf", label="Mapping")
+                    temperature = gr.Number(0.7, label="Temperature")
+                    max_tokens = gr.Number(72, label="Max new tokens", precision=0)
+                    tseed = gr.Number(0, label="Seed", precision=0)
+                    tcount = gr.Number(3, label="Samples", precision=0)
+                tbutton = gr.Button("Generate text", variant="primary", elem_id="generate-text")
+                tweights, ttargets = gr.Markdown(), gr.Markdown()
+                responses = gr.Dataframe(headers=["response", *[f"{n} (measured)" for n in t.names]], label="Responses")
+                tbutton.click(t.generate, [tprompt, tmapping, temperature, max_tokens, tseed, tcount, *tsliders],
+                              [responses, ttargets, tweights], api_name="generate_text",
+                              concurrency_limit=concurrency)  # fmt: skip
+    return demo.queue(default_concurrency_limit=concurrency)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() and any(path.iterdir())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image-checkpoint", type=Path, default=DEMO_IMAGE)
+    ap.add_argument("--text-checkpoint", type=Path, default=DEMO_TEXT)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--concurrency", type=int, default=2, help="generations running at once; the rest queue")
+    ap.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    args = ap.parse_args(argv)
+    build_app(args.image_checkpoint, args.text_checkpoint, args.concurrency).launch(
+        server_name=args.host, server_port=args.port, share=args.share
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The Gradio app on tiny checkpoints: the API, bad input, concurrency, and a real headless browser."""
+
+import os
+import shutil
+import urllib.request
+
+import pytest
+from helpers import tiny_text_args, tiny_train_args
+
+import app
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, tiny_sd_dir, image_folder, tiny_text_world):
+    from ric_diffusion.train import main as diffusion_train
+    from ric_text.train import main as text_train
+
+    root = tmp_path_factory.mktemp("app")
+    diffusion_train(tiny_train_args(tiny_sd_dir, image_folder, root / "image"))
+    policy, data, rms = tiny_text_world
+    text_train(tiny_text_args(policy, data, rms, root / "text"))
+    return root / "image", root / "text"
+
+
+@pytest.fixture(scope="module")
+def server(checkpoints):
+    demo = app.build_app(*checkpoints, concurrency=2)
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+IMAGE_ARGS = ["a square number 3", "linf", 4, 2.0, 2.0, 0, 2]
+
+
+def targets_of(table):
+    return [row[1] for row in table["data"]]
+
+
+def test_image_generation_and_targets_follow_the_sliders(client):
+    gallery, table, weights, _ = client.predict(*IMAGE_ARGS, 0.9, 0.1, api_name="/generate_image")
+    assert len(gallery) == 2 and all(os.path.exists(item["image"]) for item in gallery)
+    assert [row[0] for row in table["data"]] == ["toy_brightness", "jpeg_compressibility"]
+    assert "0.90" in weights and "0.10" in weights
+    _, table2, weights2, _ = client.predict(*IMAGE_ARGS, 0.2, 0.6, api_name="/generate_image")
+    assert targets_of(table) != targets_of(table2)
+    assert "0.25" in weights2 and "0.75" in weights2  # sliders are normalised to the simplex
+
+
+def test_text_generation(client):
+    rows, targets, weights = client.predict("how do I bake bread?", "linf", 0.7, 12, 0, 2, 0.5, 0.5,
+                                            api_name="/generate_text")  # fmt: skip
+    assert len(rows["data"]) == 2 and "harmless" in targets and "0.50" in weights
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({0: "   "}, "prompt"),
+        ({7: 0.0, 8: 0.0}, "all zero"),
+        ({2: 100000}, "Steps must be between"),
+        ({5: -1}, "Seed must be between"),
+        ({6: 50}, "number of samples"),
+    ],
+)
+def test_bad_input_gives_a_message_and_the_server_keeps_serving(client, override, message):
+    args = [*IMAGE_ARGS, 0.5, 0.5]
+    for i, v in override.items():
+        args[i] = v
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/generate_image")
+    gallery, *_ = client.predict(*IMAGE_ARGS, 0.5, 0.5, api_name="/generate_image")
+    assert len(gallery) == 2
+
+
+def test_twenty_concurrent_requests(client):
+    jobs = [client.submit(*IMAGE_ARGS[:5], i, 1, 0.3, 0.7, api_name="/generate_image") for i in range(20)]
+    results = [job.result(timeout=300) for job in jobs]
+    assert len(results) == 20 and all(len(r[0]) == 1 for r in results)
+
+
+def test_missing_checkpoints_show_the_command(tmp_path):
+    demo = app.build_app(tmp_path / "nothing", None)
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        config = urllib.request.urlopen(demo.local_url + "config").read().decode()
+    finally:
+        demo.close()
+    assert "ric demo" in config and "No image checkpoint" in config and "No text checkpoint" in config
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_page_generates_an_image(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.goto(server, wait_until="networkidle")
+        assert page.locator("input[type=range]").count() >= 2  # one slider per reward
+        page.locator("#generate-image").click()
+        page.locator("img[src*='file=']").or_(page.locator(".gallery img, [data-testid='gallery'] img")).first.wait_for(
+            timeout=120_000
+        )
+        shot = tmp_path / "app.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 10_000
+    artefacts = os.environ.get("RIC_TEST_ARTEFACTS")
+    if artefacts:
+        shutil.copy(shot, artefacts)

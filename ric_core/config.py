@@ -116,3 +116,16 @@ def load_config(cls: type[T], path: str | os.PathLike | None, overrides: list[st
             raise FileNotFoundError(f"config file {p} not found")
         data = yaml.safe_load(p.read_text()) or {}
     return from_dict(cls, merge_overrides(data, overrides or []))
+
+
+def parse_cli(cls: type[T], argv: list[str] | None, description: str, example_preset: str) -> T:
+    """The trainers' command line: ``--config YAML``, ``--resume latest|DIR`` and dotted overrides."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--config", help=f"YAML preset, e.g. {example_preset}")
+    ap.add_argument("--resume", help="'latest' or a checkpoint folder (same as train.resume=...)")
+    ap.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
+    args = ap.parse_args(argv)
+    overrides = list(args.overrides) + ([f"train.resume={args.resume}"] if args.resume else [])
+    return load_config(cls, args.config, overrides)

@@ -140,3 +140,30 @@ def project_to_feasible(targets: np.ndarray | Sequence[float], feasible: np.ndar
     if pts.ndim != 2 or pts.shape[1] != t.shape[-1] or pts.shape[0] == 0:
         raise ValueError(f"feasible points must be a non-empty (M, {t.shape[-1]}) array; got shape {pts.shape}")
     return pts[np.argmin(((pts - t) ** 2).sum(axis=1))].copy()
+
+
+def resolve_targets(
+    stats: RewardStats,
+    preference: Sequence[float] | None = None,
+    rewards: Sequence[float] | np.ndarray | None = None,
+    method: str = "linf",
+    p: float | None = None,
+) -> np.ndarray:
+    """Targets for generation: explicit normalised ``rewards`` ((K,) or (B, K), rounded like the tags),
+    or ``preference`` mapped with the statistics' range. Exactly one must be given.
+
+    Example:
+        >>> from ric_core.stats import RewardStats
+        >>> s = RewardStats.from_scores([[0.0, 0.0], [1.0, 2.0]], ["a", "b"])
+        >>> resolve_targets(s, rewards=[0.33, -1.0]).tolist()
+        [0.3, -1.0]
+    """
+    k = stats.num_rewards
+    if (preference is None) == (rewards is None):
+        raise ValueError("give exactly one of preference=[w1, ...] or rewards=[z1, ...]")
+    if rewards is not None:
+        z = np.asarray(rewards, dtype=np.float64)
+        if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
+            raise ValueError(f"rewards must be {k} finite normalised values ({list(stats.names)}); got {rewards}")
+        return np.round(z, 1)
+    return map_preference(preference, method=method, p=p, stats=stats)

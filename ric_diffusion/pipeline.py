@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ric_core.config import from_dict
-from ric_core.mapping import map_preference
+from ric_core.mapping import resolve_targets
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
@@ -128,18 +128,8 @@ class RiCDiffusionPipeline:
     ) -> np.ndarray:
         """Normalised targets (K,): ``rewards`` as given (or (B, K), one row per prompt), or ``preference``
         through the mapping."""
-        k = self.stats.num_rewards
-        if (preference is None) == (rewards is None):
-            raise ValueError("give exactly one of preference=[w1, ...] or rewards=[z1, ...]")
-        if rewards is not None:
-            z = np.asarray(rewards, dtype=np.float64)
-            if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
-                raise ValueError(
-                    f"rewards must be {k} finite normalised values ({list(self.reward_names)}); got {rewards}"
-                )
-            return np.round(z, 1)
         inf = self.config.inference
-        return map_preference(preference, method=mapping or inf.mapping, p=inf.mapping_p, stats=self.stats)
+        return resolve_targets(self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p)
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[torch.Tensor, ...]:

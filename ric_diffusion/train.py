@@ -9,7 +9,6 @@ resumable: rerunning the command skips what is done, and ``train.resume=latest``
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rewards import reward_names, reward_set_from_config
-from ric_core.config import load_config, to_dict
+from ric_core.config import parse_cli, to_dict
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.cache import TrainCache, build_cache, fingerprint, load_cache, save_cache
@@ -363,13 +362,12 @@ def run(cfg: DiffusionConfig) -> TrainResult:
 
 
 def parse_args(argv: list[str] | None) -> DiffusionConfig:
-    ap = argparse.ArgumentParser(description="Offline RiC training of a Stable Diffusion LoRA.")
-    ap.add_argument("--config", help="YAML preset, e.g. configs/diffusion/sd15_aesthetic_jpeg.yaml")
-    ap.add_argument("--resume", help="'latest' or a checkpoint folder (same as train.resume=...)")
-    ap.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
-    args = ap.parse_args(argv)
-    overrides = list(args.overrides) + ([f"train.resume={args.resume}"] if args.resume else [])
-    return load_config(DiffusionConfig, args.config, overrides)
+    return parse_cli(
+        DiffusionConfig,
+        argv,
+        "Offline RiC training of a Stable Diffusion LoRA.",
+        "configs/diffusion/sd15_aesthetic_jpeg.yaml",
+    )
 
 
 def main(argv: list[str] | None = None) -> TrainResult:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ric_core.config import from_dict
-from ric_core.mapping import METHODS, map_preference
+from ric_core.mapping import METHODS, resolve_targets
 from ric_core.stats import RewardStats
 from ric_text.config import TextConfig
 from ric_text.formats import SUMMARY_MARKER, clean_response, is_degenerate, prompt_ids
@@ -75,20 +75,11 @@ class TextGenerator:
         self, n: int, preference: Sequence[float] | None = None, rewards: Any = None, mapping: str | None = None
     ) -> np.ndarray:
         """(n, K) normalised targets from a preference, one reward vector, or one row per prompt."""
-        k = self.stats.num_rewards
-        if (preference is None) == (rewards is None):
-            raise ValueError("give exactly one of preference=[w1, ...] or rewards=[z1, ...]")
-        if rewards is not None:
-            z = np.asarray(rewards, dtype=np.float64)
-            if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
-                raise ValueError(
-                    f"rewards must be {k} finite normalised values ({list(self.stats.names)}); got {rewards}"
-                )
-            return np.broadcast_to(np.round(z, 1), (n, k)).copy()
         inf = self.cfg.inference
-        return np.tile(
-            map_preference(preference, method=mapping or inf.mapping, p=inf.mapping_p, stats=self.stats), (n, 1)
-        )
+        z = resolve_targets(self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p)
+        if z.ndim == 2 and z.shape[0] not in (1, n):
+            raise ValueError(f"got {z.shape[0]} rows of rewards for {n} prompts; give one row per prompt")
+        return np.broadcast_to(z, (n, self.stats.num_rewards)).copy()
 
     @torch.no_grad()
     def __call__(

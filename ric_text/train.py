@@ -9,7 +9,6 @@ continues from the newest checkpoint (transformers' own resume).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from rewards import reward_names, reward_set_from_config
 from rewards.cache import ScoreCache
-from ric_core.config import load_config, to_dict
+from ric_core.config import parse_cli, to_dict
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_text.config import TextConfig
@@ -169,13 +168,9 @@ def run(cfg: TextConfig) -> TextTrainResult:
 
 
 def parse_args(argv: list[str] | None) -> TextConfig:
-    ap = argparse.ArgumentParser(description="RiC fine-tuning of an LLM with trl's SFTTrainer.")
-    ap.add_argument("--config", help="YAML preset, e.g. configs/text/hh_harmless_helpful.yaml")
-    ap.add_argument("--resume", help="'latest' or a checkpoint folder (same as train.resume=...)")
-    ap.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
-    args = ap.parse_args(argv)
-    overrides = list(args.overrides) + ([f"train.resume={args.resume}"] if args.resume else [])
-    return load_config(TextConfig, args.config, overrides)
+    return parse_cli(
+        TextConfig, argv, "RiC fine-tuning of an LLM with trl's SFTTrainer.", "configs/text/hh_harmless_helpful.yaml"
+    )
 
 
 def main(argv: list[str] | None = None) -> TextTrainResult:

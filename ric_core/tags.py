@@ -32,7 +32,8 @@ def format_value(value: float, decimals: int = 1) -> str:
     """One reward value as text: fixed decimals, and never ``-0.0``."""
     if not np.isfinite(value):
         raise ValueError(f"cannot write a non-finite reward value ({value!r}) into a prompt")
-    text = f"{float(value):.{decimals}f}"
+    # Round like numpy (as the mapping does) before formatting, so a tag always equals np.round(value).
+    text = f"{float(np.round(value, decimals)):.{decimals}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 

@@ -18,7 +18,7 @@ from ric_text.model import resolve_text_checkpoint
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "quick"
-    subprocess.run([sys.executable, "-m", "ric_demo", "--quick", "--out", str(out)], check=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "ric_demo", "--quick", "--out", str(out)], check=True, timeout=1800)
     return out
 
 

@@ -10,6 +10,8 @@ def test_paper_format():
     assert format_tags([0.3, -1.1]) == "<rm1_score> 0.3 <rm2_score> -1.1"
     assert format_tags([4.0, -0.04, 0.26]) == "<rm1_score> 4.0 <rm2_score> 0.0 <rm3_score> 0.3"
     assert format_tags([1.0, 2.0], template="<rm{i}>") == "<rm1> 1.0 <rm2> 2.0"
+    # Halfway values round as numpy (and so the mapping) rounds: a tag always equals np.round(value, 1).
+    np.testing.assert_array_equal(parse_tags(format_tags([0.05, 0.25]), 2), np.round([0.05, 0.25], 1))
 
 
 def test_parse_from_an_assistant_prompt():

@@ -175,13 +175,13 @@ def run_image(out: Path, seed: int, quick: bool) -> dict[str, Any]:
             "models": result, "rows": rows}  # fmt: skip
 
 
-def print_table(summary: dict[str, Any]) -> None:
+def print_table(summary: dict[str, Any], out: Path) -> None:
     print("\n world  model        spearman(w1,r1)  spearman(w1,r2)  hypervolume  min compliance")
     for world, info in summary["worlds"].items():
         for model, m in info["models"].items():
             print(f" {world:6s} {model:12s} {m['spearman_w1_reward1']:15.3f}  {m['spearman_w1_reward2']:15.3f}  "
                   f"{m['hypervolume']:11.3f}  {m['min_compliance']:14.3f}")  # fmt: skip
-    print(f"\nartefacts in {summary['out']}: results.csv, summary.json, pareto.png, image_grid.png, text_samples.md")
+    print(f"\nartefacts in {out}: results.csv, summary.json, pareto.png, image_grid.png, text_samples.md")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -203,12 +203,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows += info.pop("rows")
             worlds[world] = info
             timings[world] = round(time.time() - t0, 1)
-    summary = {"seed": args.seed, "quick": args.quick, "out": str(out), "worlds": worlds}
+    summary = {"seed": args.seed, "quick": args.quick, "worlds": worlds}  # no paths or timings: same seed, same file
     write_results_csv(out / "results.csv", rows)
-    write_summary(out / "summary.json", summary)  # no timings inside: same seed, same file
+    write_summary(out / "summary.json", summary)
     (out / "timing.json").write_text(json.dumps({**timings, "total_s": round(time.time() - start, 1)}))
     plot_pareto(out / "pareto.png", worlds)
-    print_table(summary)
+    print_table(summary, out)
     print(f"total wall time {time.time() - start:.0f} s")
     return summary
 

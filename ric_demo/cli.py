@@ -49,7 +49,7 @@ def run_text(out: Path, seed: int, quick: bool) -> dict[str, Any]:
     world = build_world(out / "cache" / f"text_world_s{seed}{'_quick' if quick else ''}", seed, quick)
     common = [
         f"model.pretrained={world.base_model}", f"data.source={world.train_file}", "data.kind=jsonl",
-        "data.min_tokens=1", f"rewards=[{', '.join(REWARDS)}]", "lora.rank=16", "lora.alpha=32", "lora.dropout=0.0",
+        "data.min_tokens=1", f"rewards={json.dumps(REWARDS)}", "lora.rank=16", "lora.alpha=32", "lora.dropout=0.0",
         "lora.target_modules=[c_attn, c_proj, c_fc]", "train.batch_size=16", "train.learning_rate=5e-3",
         "train.lr_scheduler=constant", "train.report_to=none", f"train.seed={seed}", "train.logging_steps=50",
         "generation.max_new_tokens=72", "generation.batch_size=64",
@@ -119,7 +119,7 @@ def run_image(out: Path, seed: int, quick: bool) -> dict[str, Any]:
         (model / "pretrained.json").write_text(json.dumps({"steps": p["pretrain"], "seed": seed}))
     common = [
         f"model.pretrained={model}", "model.pixel_space=true", f"data.source={data}", "data.resolution=16",
-        "rewards=[{name: jpeg_compressibility, size: 64}, toy_stripes]", "conditioning.reward_drop_prob=0.1",
+        f"rewards={json.dumps(REWARDS)}", "conditioning.reward_drop_prob=0.1",
         "conditioning.fourier_features=8", "conditioning.hidden_dim=64", "lora.rank=16", "lora.alpha=16",
         "train.batch_size=32", "train.learning_rate=1e-3", "train.report_to=none", f"train.seed={seed}",
         "inference.num_inference_steps=20", "inference.guidance_scale=2.0",

@@ -96,12 +96,8 @@ def load_state_dict(in_dir: Path, name: str) -> dict:
     return _join(json.loads((in_dir / f"{name}.json").read_text()), tensors)
 
 
-def optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
-    """Optimizer state with integer parameter ids restored after the JSON round trip."""
-    return optimizer.state_dict()
-
-
 def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """Load a saved optimizer state; JSON turned its integer parameter ids into strings."""
     saved = dict(saved)
     saved["state"] = {int(k): v for k, v in saved["state"].items()}
     optimizer.load_state_dict(saved)
@@ -110,7 +106,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
 def save_training_state(out_dir: Path, step: int, optimizer: Any, lr_scheduler: Any, extra: dict) -> None:
     state_dir = out_dir / "training_state"
     state_dir.mkdir()
-    save_state_dict(optimizer_state(optimizer), state_dir, "optimizer")
+    save_state_dict(optimizer.state_dict(), state_dir, "optimizer")
     save_state_dict({"torch": torch.get_rng_state()}, state_dir, "rng")
     atomic_write_json(state_dir / "scheduler.json", lr_scheduler.state_dict())
     atomic_write_json(state_dir / "state.json", {"step": step, **extra})

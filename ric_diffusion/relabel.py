@@ -7,10 +7,8 @@ twice. Unreadable images are skipped and listed in a report, never a crash mid-r
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -78,7 +76,3 @@ def relabel(
 
 def write_report(report: RelabelReport, path: str | os.PathLike) -> None:
     atomic_write_json(path, {"summary": report.summary(), **report.__dict__})
-
-
-def read_report(path: str | os.PathLike) -> dict:
-    return json.loads(Path(path).read_text())

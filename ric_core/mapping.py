@@ -12,6 +12,10 @@ Each rule gives a fraction x_i in [0, 1] per objective; the target is then
   the simplex vertices and at uniform weights, and is gentler elsewhere.
 - ``quantile``: the ``linf`` fraction read as a *level* of the training reward distribution
   (the paper's diffusion code): target_i = the normalised training quantile of reward i at x_i.
+- ``quantile_linear`` (an addition to the paper's rules): the ``linear`` fraction read as a level.
+  Every target moves with every weight and (0.5, 0.5) asks for the medians, so with conflicting
+  rewards the targets follow the data's own trade-off instead of asking for maxima no sample has
+  (with ``linf``, half the sweep asks for reward 1's maximum; outliers set where that is).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ric_core.stats import RewardStats
 
-METHODS = ("linf", "l2", "linear", "lp", "quantile")
+METHODS = ("linf", "l2", "linear", "lp", "quantile", "quantile_linear")
 
 
 def validate_preference(preference: Sequence[float] | np.ndarray, num_rewards: int | None = None) -> np.ndarray:
@@ -66,7 +70,7 @@ def preference_fraction(w: np.ndarray, method: str = "linf", p: float | None = N
         x = np.minimum(n * w, 1.0)
     elif method == "l2":
         x = w / np.linalg.norm(w, 2)
-    elif method == "linear":
+    elif method in ("linear", "quantile_linear"):
         x = w.copy()
     elif method == "lp":
         if p is None or not (p >= 1):
@@ -103,7 +107,7 @@ def map_preference(
     """Target (normalised) rewards for a preference, shape (N,).
 
     The range comes from ``low``/``high`` (scalars or per reward) or, when not given, from the
-    training range in ``stats``. ``method='quantile'`` needs ``stats``. ``decimals=1`` rounds as the
+    training range in ``stats``. The ``quantile`` methods need ``stats``. ``decimals=1`` rounds as the
     tags do; ``None`` keeps full precision.
 
     Example (the table in ric-method.md 4.3):
@@ -115,9 +119,9 @@ def map_preference(
     n = None if stats is None else stats.num_rewards
     w = validate_preference(preference, n)
     x = preference_fraction(w, method, p)
-    if method == "quantile":
+    if method in ("quantile", "quantile_linear"):
         if stats is None:
-            raise ValueError("method 'quantile' reads the training distribution: pass stats=RewardStats")
+            raise ValueError(f"method {method!r} reads the training distribution: pass stats=RewardStats")
         targets = stats.z_quantile(x)
     else:
         lo, hi = _bounds(w.shape[0], low, high, stats)

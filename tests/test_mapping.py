@@ -97,6 +97,19 @@ def test_quantile_variant_reads_training_distribution():
         map_preference([0.5, 0.5], method="quantile", low=0, high=1)
 
 
+def test_quantile_linear_follows_the_data_trade_off():
+    rng = np.random.default_rng(2)
+    raw = np.column_stack([rng.exponential(1.0, 4000), rng.normal(0, 1, 4000)])
+    stats = RewardStats.from_scores(raw, ["skewed", "normal"])
+    z = stats.normalize(raw)
+    mid = map_preference([0.5, 0.5], method="quantile_linear", stats=stats, decimals=None)
+    np.testing.assert_allclose(mid, np.median(z, axis=0), atol=0.02)  # the medians, not the maxima
+    w1 = np.linspace(0, 1, 11)
+    t = np.array([map_preference([a, 1 - a], method="quantile_linear", stats=stats, decimals=None) for a in w1])
+    assert (np.diff(t[:, 0]) > 0).all() and (np.diff(t[:, 1]) < 0).all()  # both move at every step
+    np.testing.assert_allclose(t[-1], [z[:, 0].max(), z[:, 1].min()], atol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("w", "match"),
     [

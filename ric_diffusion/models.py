@@ -144,11 +144,14 @@ def make_tiny_sd(
     sample_size: int = 16,
     seed: int = 0,
     beta_schedule: str = "scaled_linear",
+    model_max_length: int = 77,
+    prediction_type: str = "epsilon",
 ) -> Path:
     """Save a tiny Stable Diffusion folder (random weights, real formats) for tests and small worlds.
 
     Latent space: 32x32 images through a tiny VAE (16x16 latents). Pixel space: a 3-channel UNet on
-    ``sample_size`` pixels and no VAE folder. The tokenizer is OpenAI CLIP's, rebuilt offline.
+    ``sample_size`` pixels and no VAE folder. The tokenizer is OpenAI CLIP's, rebuilt offline;
+    ``model_max_length`` below 77 shortens every caption (cheaper cross-attention for short captions).
     """
     from diffusers import DDIMScheduler
     from transformers import CLIPTextConfig
@@ -170,9 +173,10 @@ def make_tiny_sd(
         )
     )  # fmt: skip
     scheduler = DDIMScheduler(
-        beta_schedule=beta_schedule, beta_start=0.00085, beta_end=0.012, clip_sample=pixel_space, steps_offset=1
-    )
-    tokenizer = build_clip_tokenizer()
+        beta_schedule=beta_schedule, beta_start=0.00085, beta_end=0.012, clip_sample=pixel_space, steps_offset=1,
+        prediction_type=prediction_type,
+    )  # fmt: skip
+    tokenizer = build_clip_tokenizer(model_max_length=model_max_length)
     if pixel_space:  # no VAE: save the parts; load_components() puts the IdentityVAE in
         for name, part in (("unet", unet), ("text_encoder", text_encoder), ("tokenizer", tokenizer)):
             part.save_pretrained(out / name)

@@ -158,8 +158,7 @@ class DiffusionTrainer:
         pred = self.model(
             noisy.to(dev), t.to(dev), states.to(dev), cache.rewards[ii].to(dev), (drop_all | drop_rew).to(dev)
         )
-        target = noise if sched.config.prediction_type == "epsilon" else sched.get_velocity(latents, noise, t)
-        return F.mse_loss(pred.float(), target.to(dev).float())
+        return F.mse_loss(pred.float(), diffusion_target(sched, latents, noise, t).to(dev).float())
 
     def fit(
         self, cache: TrainCache, until_step: int, desc: str = "train", checkpoints: bool = True, on_step: Any = None
@@ -328,6 +327,19 @@ def cached_tensors(
         )
     acc.wait_for_everyone()
     return load_cache(path)
+
+
+def diffusion_target(sched: Any, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict, per the scheduler's ``prediction_type`` (SD 1.5: epsilon; SD 2:
+    v_prediction; small pixel-space models: ``sample``, the clean image, which leaves no residual noise)."""
+    kind = sched.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return sched.get_velocity(latents, noise, t)
+    if kind == "sample":
+        return latents
+    raise ValueError(f"unsupported prediction_type {kind!r} in the scheduler config: epsilon, v_prediction or sample")
 
 
 def run(cfg: DiffusionConfig) -> TrainResult:

@@ -52,7 +52,9 @@ class TextGenerator:
         >>> gen(["How do I bake bread?"], preference=[0.2, 0.8])[0].text  # doctest: +SKIP
     """
 
-    def __init__(self, model: Any, tokenizer: Any, stats: RewardStats, cfg: TextConfig):
+    def __init__(self, model: Any, tokenizer: Any, stats: RewardStats | None, cfg: TextConfig):
+        if stats is None and cfg.prompt.use_tags:
+            raise ValueError("a tagged (RiC) model needs its reward statistics to turn preferences into targets")
         self.model, self.tok, self.stats, self.cfg = model, tokenizer, stats, cfg
 
     @classmethod
@@ -74,7 +76,10 @@ class TextGenerator:
     def targets(
         self, n: int, preference: Sequence[float] | None = None, rewards: Any = None, mapping: str | None = None
     ) -> np.ndarray:
-        """(n, K) normalised targets from a preference, one reward vector, or one row per prompt."""
+        """(n, K) normalised targets from a preference, one reward vector, or one row per prompt
+        ((n, 0) for an untagged model: it has no targets)."""
+        if not self.cfg.prompt.use_tags:
+            return np.zeros((n, 0))
         inf = self.cfg.inference
         z = resolve_targets(self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p)
         if z.ndim == 2 and z.shape[0] not in (1, n):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,17 +85,29 @@ def sft_config(cfg: TextConfig, out: Path, max_steps: int, lr: float, scheduler:
     )  # fmt: skip
 
 
-def ric_files_callback(stats: RewardStats, cfg: TextConfig) -> Any:
-    """Writes reward_stats.json and ric_config.json into every checkpoint the Trainer saves."""
+def ric_files_callback(stats: RewardStats, cfg: TextConfig, start: float | None = None) -> Any:
+    """Writes reward_stats.json, ric_config.json and compute.json into every checkpoint the Trainer saves."""
     from transformers import TrainerCallback
+
+    start = time.time() if start is None else start
 
     class RiCFiles(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 write_ric_files(ckpt, stats, cfg)
+                atomic_write_json(ckpt / "compute.json", compute_record(cfg, state.global_step, 0, start))
 
     return RiCFiles()
+
+
+def compute_record(cfg: TextConfig, steps: int, generated: int, start: float, processes: int = 1) -> dict[str, Any]:
+    """Training compute for quality-per-compute comparisons: optimizer steps, samples (= policy
+    forward/backward passes), generated samples (online) and wall time of this process."""
+    tc = cfg.train
+    samples = steps * tc.batch_size * tc.gradient_accumulation_steps * processes
+    return {"optimizer_steps": steps, "samples": samples, "policy_forward_backward": samples,
+            "generated_samples": generated, "wall_time_s": round(time.time() - start, 3)}  # fmt: skip
 
 
 def write_ric_files(folder: Path, stats: RewardStats, cfg: TextConfig) -> None:
@@ -125,7 +138,7 @@ def run(cfg: TextConfig) -> TextTrainResult:
     from trl import SFTTrainer
 
     tc, out = cfg.train, Path(cfg.train.output_dir)
-    state = PartialState()
+    state, start = PartialState(), time.time()
     tok = load_tokenizer(cfg.model.pretrained, cfg.model.trust_remote_code)
     samples = load_samples(cfg.data.source, cfg.data.kind, cfg.data.split, cfg.data.max_samples, cfg.data.name)
     samples = filter_by_length(samples, tok, cfg.data.min_tokens, cfg.data.max_tokens)
@@ -147,7 +160,7 @@ def run(cfg: TextConfig) -> TextTrainResult:
     args = sft_config(cfg, out, tc.max_steps, tc.learning_rate, tc.lr_scheduler, tc.seed, save=True)
     trainer = SFTTrainer(
         model=load_policy(cfg.model), args=args, train_dataset=dataset, processing_class=tok,
-        peft_config=lora_config(cfg), callbacks=[ric_files_callback(stats, cfg)],
+        peft_config=lora_config(cfg), callbacks=[ric_files_callback(stats, cfg, start)],
     )  # fmt: skip
     resume = tc.resume or ("latest" if cfg.online.iterations else None)
     has_ckpt = any(out.glob("checkpoint-*"))
@@ -160,10 +173,19 @@ def run(cfg: TextConfig) -> TextTrainResult:
         write_ric_files(final, stats, cfg)
     state.wait_for_everyone()
     result = TextTrainResult(trainer, tok, stats, samples, raw, final)
+    online_steps, generated = 0, 0
     if cfg.online.iterations:
         from ric_text.online import run_online
 
         result.final = run_online(cfg, result)
+        online_steps, generated = (
+            cfg.online.iterations * cfg.online.steps,
+            cfg.online.iterations * cfg.online.num_samples,
+        )
+    if state.is_main_process:
+        steps = trainer.state.global_step + online_steps
+        atomic_write_json(result.final / "compute.json",
+                          compute_record(cfg, steps, generated, start, state.num_processes))  # fmt: skip
     return result
 
 

@@ -27,13 +27,42 @@ TEXT = {
     True: {"pretrain": 40, "ric": 30, "online_samples": 16, "online_steps": 10, "per_prompt": 1},
 }
 IMAGE = {
-    False: {"images": 2000, "pretrain": 400, "ric": 150, "online_samples": 32, "online_steps": 30, "per_prompt": 1},
-    True: {"images": 200, "pretrain": 20, "ric": 10, "online_samples": 8, "online_steps": 4, "per_prompt": 1},
-}
+    False: {"images": 2000, "pretrain": 300, "ric": 250, "online_samples": 32, "online_steps": 30, "per_prompt": 3,
+            "lr": 3e-3, "guidance": 2.0},
+    True: {"images": 200, "pretrain": 20, "ric": 10, "online_samples": 8, "online_steps": 4, "per_prompt": 1,
+           "lr": 3e-3, "guidance": 2.0},
+}  # fmt: skip
 
 
 def _stage(msg: str) -> None:
     print(f"[ric demo] {msg}", flush=True)
+
+
+def text_overrides(world: Any, seed: int) -> list[str]:
+    """The text world's trainer settings, shared by RiC, its baseline and the benchmark's GRPO runs."""
+    from ric_demo.text_world import REWARDS
+
+    return [
+        f"model.pretrained={world.base_model}", f"data.source={world.train_file}", "data.kind=jsonl",
+        "data.min_tokens=1", f"rewards={json.dumps(REWARDS)}", "lora.rank=16", "lora.alpha=32", "lora.dropout=0.0",
+        "lora.target_modules=[c_attn, c_proj, c_fc]", "train.batch_size=16", "train.learning_rate=5e-3",
+        "train.lr_scheduler=constant", "train.report_to=none", f"train.seed={seed}", "train.logging_steps=50",
+        "generation.max_new_tokens=72", "generation.batch_size=64",
+    ]  # fmt: skip
+
+
+def image_overrides(model: Path, data: Path, seed: int, p: dict[str, Any]) -> list[str]:
+    """The image world's trainer settings, shared by RiC, its baseline and the benchmark's baselines."""
+    from ric_demo.image_world import REWARDS
+
+    return [
+        f"model.pretrained={model}", "model.pixel_space=true", f"data.source={data}", "data.resolution=16",
+        f"rewards={json.dumps(REWARDS)}", "conditioning.reward_drop_prob=0.1",
+        "conditioning.fourier_features=8", "conditioning.hidden_dim=64", "lora.rank=16", "lora.alpha=16",
+        "train.batch_size=32", f"train.learning_rate={p['lr']}", "train.report_to=none", f"train.seed={seed}",
+        "inference.num_inference_steps=20", f"inference.guidance_scale={p['guidance']}",
+        "inference.mapping=quantile_linear",  # targets follow the data's trade-off (see ric_core.mapping)
+    ]  # fmt: skip
 
 
 def run_text(out: Path, seed: int, quick: bool) -> dict[str, Any]:
@@ -47,13 +76,7 @@ def run_text(out: Path, seed: int, quick: bool) -> dict[str, Any]:
     p = TEXT[quick]
     _stage("text world: corpus, tokenizer and pre-trained tiny GPT-2 (cached)")
     world = build_world(out / "cache" / f"text_world_s{seed}{'_quick' if quick else ''}", seed, quick)
-    common = [
-        f"model.pretrained={world.base_model}", f"data.source={world.train_file}", "data.kind=jsonl",
-        "data.min_tokens=1", f"rewards={json.dumps(REWARDS)}", "lora.rank=16", "lora.alpha=32", "lora.dropout=0.0",
-        "lora.target_modules=[c_attn, c_proj, c_fc]", "train.batch_size=16", "train.learning_rate=5e-3",
-        "train.lr_scheduler=constant", "train.report_to=none", f"train.seed={seed}", "train.logging_steps=50",
-        "generation.max_new_tokens=72", "generation.batch_size=64",
-    ]  # fmt: skip
+    common = text_overrides(world, seed)
     _stage("text world: relabel -> offline RiC -> 1 online MORS iteration (ric_text)")
     ric_dir = out / "text" / "ric"
     text_train([*common, f"train.output_dir={ric_dir}", f"train.max_steps={p['ric']}", f"train.save_steps={p['ric']}",
@@ -102,7 +125,15 @@ def run_text(out: Path, seed: int, quick: bool) -> dict[str, Any]:
 def run_image(out: Path, seed: int, quick: bool) -> dict[str, Any]:
     from rewards import reward_set_from_config
     from ric_core.stats import RewardStats
-    from ric_demo.image_world import HELD_OUT, REWARDS, build_dataset, caption, compliance, pretrain_base
+    from ric_demo.image_world import (
+        HELD_OUT,
+        REWARDS,
+        build_dataset,
+        caption,
+        compliance,
+        pixel_compliance,
+        pretrain_base,
+    )
     from ric_demo.report import image_grid, sweep_metrics
     from ric_diffusion.models import make_tiny_sd
     from ric_diffusion.pipeline import RiCDiffusionPipeline
@@ -114,16 +145,19 @@ def run_image(out: Path, seed: int, quick: bool) -> dict[str, Any]:
     data = build_dataset(cache, p["images"], seed)
     model = cache / "model"
     if not (model / "pretrained.json").exists():
-        make_tiny_sd(model, pixel_space=True, sample_size=16, seed=seed, beta_schedule="squaredcos_cap_v2")
+        make_tiny_sd(
+            model,
+            pixel_space=True,
+            sample_size=16,
+            seed=seed,
+            beta_schedule="squaredcos_cap_v2",
+            model_max_length=16,
+            prediction_type="sample",
+        )  # 8-word captions fit 16 tokens; x0-prediction
+        # leaves no residual noise in 20 DDIM steps (with epsilon it does, and noise then decides JPEG size)
         pretrain_base(data, model, p["pretrain"], seed)
         (model / "pretrained.json").write_text(json.dumps({"steps": p["pretrain"], "seed": seed}))
-    common = [
-        f"model.pretrained={model}", "model.pixel_space=true", f"data.source={data}", "data.resolution=16",
-        f"rewards={json.dumps(REWARDS)}", "conditioning.reward_drop_prob=0.1",
-        "conditioning.fourier_features=8", "conditioning.hidden_dim=64", "lora.rank=16", "lora.alpha=16",
-        "train.batch_size=32", "train.learning_rate=1e-3", "train.report_to=none", f"train.seed={seed}",
-        "inference.num_inference_steps=20", "inference.guidance_scale=2.0",
-    ]  # fmt: skip
+    common = image_overrides(model, data, seed, p)
     _stage("image world: relabel -> offline RiC -> 1 online MORS iteration (ric_diffusion)")
     ric_dir = out / "image" / "ric"
     diffusion_train([*common, f"train.output_dir={ric_dir}", f"train.max_steps={p['ric']}",
@@ -149,29 +183,32 @@ def run_image(out: Path, seed: int, quick: bool) -> dict[str, Any]:
     for name, ckpt in models.items():
         _stage(f"image world: sweep of 11 preferences x {len(prompts)} held-out prompts, {name}")
         pipe = RiCDiffusionPipeline.from_checkpoint(ckpt)
-        means, comp, pictures = [], [], []
-        for i, w in enumerate(grid):
-            res = pipe(prompts, preference=w.tolist(), seed=seed * 1000 + i)
+        means, comp, pixels, pictures = [], [], [], []
+        for w in grid:
+            res = pipe(prompts, preference=w.tolist(), seed=seed * 1000)  # one seed for all: only the slider moves
             scores = rs(images=res.images).values
-            c = compliance(res.images, prompts)
+            c, pc = compliance(res.images, prompts), pixel_compliance(res.images, prompts)
             means.append(scores.mean(0))
             comp.append(float(c.mean()))
+            pixels.append(round(float(pc.mean()), 6))
             pictures.append(res.images[:: p["per_prompt"]])
-            for j, (im, s, ci) in enumerate(zip(res.images, scores, c, strict=True)):
+            for j, (im, s, ci, pci) in enumerate(zip(res.images, scores, c, pc, strict=True)):
                 path = out / "image_samples" / f"{name}_w{w[0]:.1f}_{j:03d}.png"
                 im.save(path)
                 rows.append({
                     "world": "image", "model": name, "w1": round(float(w[0]), 1), "prompt": prompts[j],
                     "jpeg_compressibility": float(s[0]), "toy_stripes": float(s[1]), "compliance": float(ci),
+                    "pixel_compliance": float(pci),
                     "targets": json.dumps(res.targets.tolist()), "output": str(path.relative_to(out)),
                 })  # fmt: skip
         means = np.array(means)
-        result[name] = {**sweep_metrics(w1, means, stats, np.array(comp), ref),
+        result[name] = {**sweep_metrics(w1, means, stats, np.array(comp), ref), "pixel_compliance": pixels,
                         "mean_rewards_z": stats.normalize(means).round(6).tolist()}  # fmt: skip
         if name == "ric_online":
             image_grid(out / "image_grid.png", pictures)
     return {"reward_names": list(stats.names), "w1": w1.tolist(), "reference_point_z": ref.round(6).tolist(),
-            "compliance_measure": "share of pixels in the captioned colours",
+            "compliance_measure": "share of images whose dominant colour and background are the captioned ones",
+            "pixel_compliance_measure": "share of pixels in the captioned colour or background (shade-invariant)",
             "models": result, "rows": rows}  # fmt: skip
 
 
@@ -214,11 +251,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def cli(argv: list[str] | None = None) -> None:
-    """The ``ric`` console command: ``ric demo [...]``."""
+    """The ``ric`` console command: ``ric demo [...]`` or ``ric benchmark [...]``."""
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "benchmark":
+        from ric_demo.benchmark import main as benchmark
+
+        benchmark(argv[1:])
+        return
     if not argv or argv[0] != "demo":
-        print("usage: ric demo [--modality image|text|both] [--out DIR] [--seed N] [--quick]")
+        print("usage: ric demo [--modality image|text|both] [--out DIR] [--seed N] [--quick]\n"
+              "       ric benchmark [--modality image|text|both] [--out DIR] [--demo-out DIR] [--seed N]")  # fmt: skip
         raise SystemExit(2)
     main(argv[1:])

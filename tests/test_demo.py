@@ -41,7 +41,10 @@ def test_summary_agrees_with_results_csv(demo):
     for world, info in summary["worlds"].items():
         names = info["reward_names"]
         resolve = resolve_text_checkpoint if world == "text" else resolve_checkpoint
-        stats = RewardStats.load(resolve(demo / world / "ric") / "reward_stats.json")
+        ckpt = resolve(demo / world / "ric")
+        stats = RewardStats.load(ckpt / "reward_stats.json")
+        config = json.loads((ckpt / ("config.json" if world == "image" else "ric_config.json")).read_text())
+        mapping = config["inference"]["mapping"]
         for model, m in info["models"].items():
             mine = [r for r in rows if r["world"] == world and r["model"] == model]
             per_pref = sum(float(r["w1"]) == 1.0 for r in mine)
@@ -57,4 +60,5 @@ def test_summary_agrees_with_results_csv(demo):
             if model != "baseline":  # the RiC prompts carry the mapped targets
                 for r in mine[:: max(1, len(mine) // 7)]:
                     w1 = float(r["w1"])
-                    np.testing.assert_allclose(json.loads(r["targets"]), map_preference([w1, 1 - w1], stats=stats))
+                    expected = map_preference([w1, 1 - w1], method=mapping, stats=stats)
+                    np.testing.assert_allclose(json.loads(r["targets"]), expected)

@@ -295,7 +295,8 @@ def make_grid(num_objectives: int, grid: str = "paper", step: float = 0.1) -> np
 
 
 def parse_reward_specs(specs: Sequence[str]) -> list[Any]:
-    return [json.loads(s) if s.strip().startswith("{") else s for s in specs]
+    """``--rewards`` items: registry names, or JSON (a ``{"name": ..., kwargs}`` dict or a quoted name)."""
+    return [json.loads(s) if s.strip().startswith(("{", '"')) else s for s in specs]
 
 
 def parse_models(specs: Sequence[str]) -> dict[str, str]:

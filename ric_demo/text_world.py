@@ -132,6 +132,6 @@ def build_world(root: Path, seed: int, quick: bool) -> TextWorld:
         body = r["prompt"].removesuffix("\n\nAssistant:")
         tagged.append(f"{body} <rm1_score> {z[0]:.1f} <rm2_score> {z[1]:.1f} \n\nAssistant: {r['response']}")
     build_tokenizer(tagged, tok_dir)
-    pretrain(tagged, tok_dir, base, steps=80 if quick else 250, seed=seed)
+    pretrain(tagged, tok_dir, base, steps=40 if quick else 250, seed=seed)
     marker.write_text(json.dumps(key))
     return TextWorld(root, train_file, tok_dir, base)

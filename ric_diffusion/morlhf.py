@@ -97,6 +97,9 @@ def select_top(raw: np.ndarray, names: list[str], preference: np.ndarray, quanti
 
 def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, quantile: float, out: Path) -> Path:
     """One reward-filtered SFT run for one preference; returns its final checkpoint."""
+    done = out / "done.json"
+    if done.exists():  # finished earlier (a re-run of the same command skips it)
+        return Path(json.loads(done.read_text())["checkpoint"])
     scores = json.loads((pool / "scores.json").read_text())
     raw, names = np.array(scores["raw"]), scores["names"]
     keep = select_top(raw, names, preference, quantile)
@@ -114,6 +117,7 @@ def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, q
     result = train([*overrides, f"data.source={data}", "conditioning.strategy=none", f"train.output_dir={out}"])
     ckpt = result.last_checkpoint or resolve_checkpoint(out)
     add_pool_compute(ckpt, json.loads((pool / "pool.json").read_text()))
+    atomic_write_json(done, {"checkpoint": str(ckpt)})
     return ckpt
 
 

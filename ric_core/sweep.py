@@ -144,6 +144,18 @@ class Candidate(Protocol):
         """Training compute of the model (samples, forward/backward passes, wall time), if recorded."""
 
 
+def extend_grid(grid: np.ndarray, models: dict[str, Any]) -> np.ndarray:
+    """The grid plus every preference a per-preference model was trained at (so each run is measured),
+    in the grid's order (descending w1); ``models`` may define ``preferences() -> list of weights``."""
+    keys = {preference_key(w) for w in grid}
+    extra = [np.asarray(w, dtype=np.float64) for m in models.values() for w in getattr(m, "preferences", list)()]
+    extra = [w for w in extra if preference_key(w) not in keys and not keys.add(preference_key(w))]
+    if not extra:
+        return grid
+    full = np.concatenate([grid, np.stack(extra)])
+    return full[np.lexsort(full.T[::-1])[::-1]]
+
+
 def cell_seed(seed: int, prompt_index: int, sample: int) -> int:
     """Each cell's own seed: a cell's output does not depend on what else was in its batch (resume-safe)."""
     return (seed * 1_000_003 + prompt_index * 1_009 + sample) % (2**31)
@@ -252,7 +264,8 @@ def add_compute(records: Sequence[dict[str, Any] | None]) -> dict[str, Any] | No
     """Sum compute records (a soup's ingredients, a set of per-preference runs); None if any is missing."""
     if not records or any(r is None for r in records):
         return None
-    keys = [k for k in records[0] if all(isinstance(r.get(k), (int, float)) for r in records)]
+    keys = [k for k in records[0] if all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
+                                         for r in records)]  # fmt: skip
     return {k: round(sum(r[k] for r in records), 3) for k in keys} | {"runs": len(records)}
 
 

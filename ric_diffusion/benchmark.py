@@ -24,6 +24,7 @@ import torch
 from ric_core.sweep import (
     ResultsTable,
     add_compute,
+    extend_grid,
     make_grid,
     parse_models,
     parse_reward_specs,
@@ -123,6 +124,9 @@ class PerPreferenceModel(_Common):
     def covers(self, preference: Sequence[float]) -> bool:
         return preference_key(preference) in self.runs
 
+    def preferences(self) -> list[list[float]]:
+        return [[float(x) for x in key.split(",")] for key in self.runs]
+
     def generate(self, prompts, preference, seeds):
         key = preference_key(preference)
         if key not in self._loaded:
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for m in models.values():
         m.steps = args.steps or m.steps
         m.guidance = args.guidance_scale or m.guidance
+    grid = extend_grid(grid, models)  # per-preference runs are measured at their own preferences too
     table = ResultsTable(out / "results.csv", rewards.names)
 
     def score(ps: list[str], images: list[Any]) -> np.ndarray:

@@ -25,6 +25,7 @@ from ric_core.config import from_dict
 from ric_core.sweep import (
     ResultsTable,
     add_compute,
+    extend_grid,
     make_grid,
     parse_models,
     parse_reward_specs,
@@ -134,6 +135,9 @@ class TextPerPreferenceModel:
     def covers(self, preference: Sequence[float]) -> bool:
         return preference_key(preference) in self.runs
 
+    def preferences(self) -> list[list[float]]:
+        return [[float(x) for x in key.split(",")] for key in self.runs]
+
     def generate(self, prompts, preference, seeds):
         key = preference_key(preference)
         if key not in self._loaded:
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     grid = make_grid(args.objectives or len(rewards.names), args.grid, args.step)
     out = Path(args.out)
     models = {name: load_model(spec, args.format, args.device) for name, spec in specs.items()}
+    grid = extend_grid(grid, models)  # per-preference runs are measured at their own preferences too
     table = ResultsTable(out / "results.csv", rewards.names)
 
     def score(ps: list[str], texts: list[str]) -> np.ndarray:

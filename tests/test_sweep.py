@@ -100,3 +100,16 @@ def test_add_compute():
     assert add_compute([{"samples": 4, "wall_time_s": 1.5}, {"samples": 6, "wall_time_s": 2.0}]) == {
         "samples": 10, "wall_time_s": 3.5, "runs": 2}  # fmt: skip
     assert add_compute([{"samples": 4}, None]) is None
+
+
+def test_extend_grid_measures_per_preference_runs_at_their_own_weights():
+    from ric_core.sweep import extend_grid
+
+    class Runs:
+        def preferences(self):
+            return [[0.75, 0.25], [1.0, 0.0]]
+
+    grid = extend_grid(make_grid(2), {"morlhf": Runs(), "ric": object()})
+    assert len(grid) == 12 and preference_key(grid[3]) == "0.75,0.25"
+    assert (np.diff(grid[:, 0]) < 0).all()  # still ordered by w1, no duplicate of (1, 0)
+    assert extend_grid(make_grid(2), {"ric": object()}).shape == (11, 2)

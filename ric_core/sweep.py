@@ -234,7 +234,8 @@ def summarise(
     models: dict[str, dict[str, Any]] = {}
     for model in dict.fromkeys(r["model"] for r in rows):
         prefs = {}
-        for pref in dict.fromkeys(r["preference"] for r in rows if r["model"] == model):
+        keys = dict.fromkeys(r["preference"] for r in rows if r["model"] == model)
+        for pref in sorted(keys, key=lambda k: [-float(x) for x in k.split(",")]):  # w1 descending, as the grid
             vals = np.array([[r[n] for n in names] for r in rows if r["model"] == model and r["preference"] == pref])
             n = len(vals)
             se = vals.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(names))

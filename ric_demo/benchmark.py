@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ric_core.io import atomic_write_json
 from ric_core.sweep import draw_fronts
 
@@ -53,13 +55,33 @@ def image_world(demo: Path, out: Path, seed: int) -> dict[str, Any]:
     prompts.write_text("".join(caption(*c) + "\n" for c in HELD_OUT))
     _stage("image world: sweep of the 11 preferences over every model")
     offline, online = ric / f"checkpoint-{p['ric']}", ric / f"checkpoint-{total}"
-    return sweep([
+    summary = sweep([
         "--model", f"ric={offline}", "--model", f"ric_online={online}",
         "--model", f"soups=soup:{runs / 'w_1_0'},{runs / 'w_0_1'}", "--model", f"morlhf=per-preference:{runs}",
         "--model", f"baseline={demo / 'image' / 'baseline'}", "--rewards", *[json.dumps(r) for r in REWARDS],
         "--prompts", str(prompts), "--images-per-prompt", str(p["per_prompt"]), "--seeds", str(seed),
         "--batch-size", "24", "--out", str(out / "image"),
     ])  # fmt: skip
+    add_compliance(summary, out / "image")
+    return summary
+
+
+def add_compliance(summary: dict[str, Any], folder: Path) -> None:
+    """Caption compliance per model (share of pictures in the captioned colour on the captioned
+    background) and its worst preference, from the sweep's saved images."""
+    from PIL import Image
+
+    from ric_core.sweep import ResultsTable
+    from ric_demo.image_world import compliance
+
+    rows = ResultsTable(folder / "results.csv", summary["reward_names"]).rows()
+    for name, m in summary["models"].items():
+        per_pref = []
+        for k in m["preferences"]:
+            sel = [r for r in rows if r["model"] == name and r["preference"] == k]
+            per_pref.append(compliance([Image.open(folder / r["output"]) for r in sel], [r["prompt"] for r in sel]))
+        m["compliance"] = round(float(np.mean(np.concatenate(per_pref))), 4)
+        m["compliance_worst_preference"] = round(float(min(c.mean() for c in per_pref)), 4)
 
 
 def text_world(demo: Path, out: Path, seed: int) -> dict[str, Any]:
@@ -84,13 +106,29 @@ def text_world(demo: Path, out: Path, seed: int) -> dict[str, Any]:
     prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in HELD_OUT))
     _stage("text world: sweep of the 11 preferences over every model")
     offline = ric / f"checkpoint-{p['ric']}"
-    return sweep([
+    summary = sweep([
         "--model", f"ric={offline}", "--model", f"ric_online={ric / 'final'}",
         "--model", f"soups=soup:{runs / 'w_1_0' / 'final'},{runs / 'w_0_1' / 'final'}",
         "--model", f"morlhf=per-preference:{runs}", "--model", f"baseline={demo / 'text' / 'baseline' / 'final'}",
         "--rewards", *REWARDS, "--prompts", str(prompts), "--samples-per-prompt", str(p["per_prompt"]),
         "--seeds", str(seed), "--batch-size", "64", "--out", str(out / "text"),
     ])  # fmt: skip
+    add_well_formed(summary, out / "text" / "results.csv")
+    return summary
+
+
+def add_well_formed(summary: dict[str, Any], results: Path) -> None:
+    """Share of well-formed template reviews per model (and its worst preference): RL can buy the toy
+    rewards with degenerate text (a review of "superb superb ..."), which hypervolume alone rewards."""
+    from ric_core.sweep import ResultsTable
+    from ric_demo.text_world import well_formed
+
+    rows = ResultsTable(results, summary["reward_names"]).rows()
+    for name, m in summary["models"].items():
+        per_pref = [[well_formed(r["output"]) for r in rows if r["model"] == name and r["preference"] == k]
+                    for k in m["preferences"]]  # fmt: skip
+        m["well_formed"] = round(sum(map(sum, per_pref)) / max(1, sum(map(len, per_pref))), 4)
+        m["well_formed_worst_preference"] = round(min(sum(x) / len(x) for x in per_pref if x), 4)
 
 
 def compare(summary: dict[str, Any], ric: str = "ric_online") -> dict[str, Any]:
@@ -99,6 +137,9 @@ def compare(summary: dict[str, Any], ric: str = "ric_online") -> dict[str, Any]:
     out = {}
     for name, m in models.items():
         row: dict[str, Any] = {"hypervolume": m["hypervolume"]}
+        for key in ("well_formed", "compliance"):
+            if key in m:
+                row[key] = m[key]
         if m["hypervolume"] > 0:
             row[f"{ric}_hypervolume_ratio"] = round(mine["hypervolume"] / m["hypervolume"], 4)
         c, rc = m.get("compute"), mine.get("compute")
@@ -147,12 +188,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def print_comparison(comparison: dict[str, Any]) -> None:
-    print(f"\n{'world':6s} {'model':11s} {'HV':>9s} {'RiC/HV':>7s} {'samples':>9s} {'RiC/samples':>11s} {'wall s':>8s}")
+    print(f"\n{'world':6s} {'model':11s} {'HV':>9s} {'RiC/HV':>7s} {'samples':>9s} {'RiC/samples':>11s} {'wall s':>8s}"
+          f" {'well-formed/compliance':>22s}")  # fmt: skip
     for world, rows in comparison.items():
         for name, r in rows.items():
+            quality = r.get("well_formed", r.get("compliance", "-"))
             print(f"{world:6s} {name:11s} {r['hypervolume']:9.4g} {r.get('ric_online_hypervolume_ratio', '-')!s:>7s} "
                   f"{r.get('samples', '-')!s:>9s} {r.get('ric_online_samples_fraction', '-')!s:>11s} "
-                  f"{r.get('wall_time_s', '-')!s:>8s}")  # fmt: skip
+                  f"{r.get('wall_time_s', '-')!s:>8s} {quality!s:>22s}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,33 +24,33 @@ import numpy as np
 from ric_core.io import atomic_write_json
 from ric_core.sweep import draw_fronts
 
-PREFERENCES = ["1,0", "0.75,0.25", "0.5,0.5", "0.25,0.75", "0,1"]
-IMAGE_BASELINE_STEPS = 230  # = RiC's offline + online steps in the demo: each baseline run costs one RiC run
-TEXT_GRPO_STEPS = 60  # GRPO steps per preference (each samples and scores a batch of 16 completions)
+PREFERENCES = {False: ["1,0", "0.75,0.25", "0.5,0.5", "0.25,0.75", "0,1"], True: ["1,0", "0.5,0.5", "0,1"]}
+POOL = {False: 512, True: 16}  # images sampled from the base for reward-filtered SFT
+TEXT_GRPO_STEPS = {False: 60, True: 2}  # GRPO steps per preference (each samples and scores 16 completions)
 
 
 def _stage(msg: str) -> None:
     print(f"[ric benchmark] {msg}", flush=True)
 
 
-def image_world(demo: Path, out: Path, seed: int) -> dict[str, Any]:
+def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
     from ric_demo import cli
     from ric_demo.image_world import HELD_OUT, REWARDS, caption
     from ric_diffusion.benchmark import main as sweep
     from ric_diffusion.morlhf import main as morlhf
 
-    p = cli.IMAGE[False]
-    ric, total = demo / "image" / "ric", p["ric"] + p["online_steps"]
+    p = cli.IMAGE[quick]
+    ric, total = demo / "image" / "ric", p["ric"] + p["online_steps"]  # each baseline run gets RiC's steps
     if not (ric / f"checkpoint-{total}").is_dir():
         _stage("image world: training RiC and its baseline first (ric demo --modality image)")
-        cli.run_image(demo, seed, False)
-    cache = demo / "cache" / f"image_world_s{seed}"
+        cli.run_image(demo, seed, quick)
+    cache = demo / "cache" / f"image_world_s{seed}{'_quick' if quick else ''}"
     overrides = cli.image_overrides(cache / "model", cache / "images", seed, p)
-    _stage(f"image world: reward-filtered SFT (MORLHF-style), one run per preference in {PREFERENCES}")
+    _stage(f"image world: reward-filtered SFT (MORLHF-style), one run per preference in {PREFERENCES[quick]}")
     runs = out / "image" / "morlhf"
-    morlhf(["--preferences", *PREFERENCES, "--pool-size", "512", "--quantile", "0.25", "--seed", str(seed),
-            "--out", str(runs), "--", *overrides, f"train.max_steps={IMAGE_BASELINE_STEPS}",
-            f"train.checkpoint_every={IMAGE_BASELINE_STEPS}"])  # fmt: skip
+    morlhf(["--preferences", *PREFERENCES[quick], "--pool-size", str(POOL[quick]), "--quantile", "0.25",
+            "--seed", str(seed), "--out", str(runs), "--", *overrides, f"train.max_steps={total}",
+            f"train.checkpoint_every={total}"])  # fmt: skip
     prompts = out / "image" / "prompts.txt"
     prompts.write_text("".join(caption(*c) + "\n" for c in HELD_OUT))
     _stage("image world: sweep of the 11 preferences over every model")
@@ -84,23 +84,24 @@ def add_compliance(summary: dict[str, Any], folder: Path) -> None:
         m["compliance_worst_preference"] = round(float(min(c.mean() for c in per_pref)), 4)
 
 
-def text_world(demo: Path, out: Path, seed: int) -> dict[str, Any]:
+def text_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
     from ric_demo import cli
     from ric_demo.text_world import HELD_OUT, REWARDS, build_world, prompt_for
     from ric_text.benchmark import main as sweep
     from ric_text.morlhf import main as morlhf
 
-    p = cli.TEXT[False]
+    p = cli.TEXT[quick]
     ric = demo / "text" / "ric"
     if not (ric / "final").is_dir():
         _stage("text world: training RiC and its baseline first (ric demo --modality text)")
-        cli.run_text(demo, seed, False)
-    world = build_world(demo / "cache" / f"text_world_s{seed}", seed, False)
-    _stage(f"text world: GRPO with reward_weights (MORLHF), one run per preference in {PREFERENCES}")
+        cli.run_text(demo, seed, quick)
+    world = build_world(demo / "cache" / f"text_world_s{seed}{'_quick' if quick else ''}", seed, quick)
+    _stage(f"text world: GRPO with reward_weights (MORLHF), one run per preference in {PREFERENCES[quick]}")
     runs = out / "text" / "morlhf"
-    done = all((runs / f"w_{w.replace(',', '_')}" / "final" / "compute.json").exists() for w in PREFERENCES)
+    prefs = PREFERENCES[quick]
+    done = all((runs / f"w_{w.replace(',', '_')}" / "final" / "compute.json").exists() for w in prefs)
     if not done:
-        morlhf(["--preferences", *PREFERENCES, "--steps", str(TEXT_GRPO_STEPS), "--num-generations", "8",
+        morlhf(["--preferences", *prefs, "--steps", str(TEXT_GRPO_STEPS[quick]), "--num-generations", "8",
                 "--out", str(runs), "--", *cli.text_overrides(world, seed), "train.learning_rate=2e-3"])  # fmt: skip
     prompts = out / "text" / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in HELD_OUT))
@@ -171,14 +172,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default="runs/benchmark")
     ap.add_argument("--demo-out", default="runs/demo", help="where ric demo's models are (trained there if missing)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="on ric demo --quick's models, with tiny baselines")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     out, demo = Path(args.out), Path(args.demo_out)
     worlds = {}
     for world, fn in (("image", image_world), ("text", text_world)):
         if args.modality in (world, "both"):
-            worlds[world] = fn(demo, out, args.seed)
-    summary = {"seed": args.seed, "preferences_of_per_preference_runs": PREFERENCES, "worlds": worlds,
+            worlds[world] = fn(demo, out, args.seed, args.quick)
+    summary = {"seed": args.seed, "quick": args.quick, "preferences_of_per_preference_runs": PREFERENCES[args.quick],
+               "worlds": worlds,
                "comparison": {w: compare(s) for w, s in worlds.items()}}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "summary.json", summary)

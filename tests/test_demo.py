@@ -62,3 +62,24 @@ def test_summary_agrees_with_results_csv(demo):
                     w1 = float(r["w1"])
                     expected = map_preference([w1, 1 - w1], method=mapping, stats=stats)
                     np.testing.assert_allclose(json.loads(r["targets"]), expected)
+
+
+def test_benchmark_quick_compares_ric_with_the_baselines(demo, tmp_path):
+    from ric_demo.benchmark import main as benchmark
+
+    out = tmp_path / "bench"
+    summary = benchmark(["--quick", "--demo-out", str(demo), "--out", str(out)])
+    assert (out / "summary.json").exists() and (out / "pareto.png").stat().st_size > 0
+    assert set(summary["worlds"]) == {"image", "text"}
+    for world, s in summary["worlds"].items():
+        assert set(s["models"]) == {"ric", "ric_online", "soups", "morlhf", "baseline"}
+        assert set(s["models"]["morlhf"]["preferences"]) == {"1,0", "0.5,0.5", "0,1"}
+        assert s["models"]["morlhf"]["compute"]["runs"] == 3 and s["models"]["soups"]["compute"]["runs"] == 2
+        ratios = summary["comparison"][world]
+        for name in ("soups", "morlhf", "baseline"):
+            c, mine = s["models"][name]["compute"], s["models"]["ric_online"]["compute"]
+            assert ratios[name]["ric_online_samples_fraction"] == pytest.approx(mine["samples"] / c["samples"], 1e-3)
+        quality = "compliance" if world == "image" else "well_formed"
+        assert all(0 <= m[quality] <= 1 for m in s["models"].values())
+    again = benchmark(["--quick", "--demo-out", str(demo), "--out", str(out)])  # everything cached: same summary
+    assert again["comparison"] == summary["comparison"]

@@ -151,6 +151,13 @@ def _front(ckpt: Path) -> list[list[float]] | None:
     return None
 
 
+def _mapping(gr: Any, default: str) -> Any:
+    """The preference -> target rules a slider can use (``lp`` needs its p, so it is left out), starting
+    at the checkpoint's own rule (the demo's image world uses ``quantile_linear``)."""
+    choices = [m for m in METHODS if m != "lp"]
+    return gr.Dropdown(choices, value=default if default in choices else "linf", label="Mapping")
+
+
 def _sliders(gr: Any, names: Sequence[str]) -> list[Any]:
     return [gr.Slider(0, 1, value=1.0 / len(names), step=0.05, label=f"weight: {n}") for n in names]
 
@@ -170,7 +177,7 @@ def build_app(image_ckpt: Path | None, text_ckpt: Path | None, concurrency: int 
                 prompt = gr.Textbox(label="Prompt", value="a red circle on a white background")
                 sliders = _sliders(gr, m.names)
                 with gr.Row():
-                    mapping = gr.Dropdown(list(METHODS[:3]) + ["quantile"], value="linf", label="Mapping")
+                    mapping = _mapping(gr, m.pipe.config.inference.mapping)
                     steps = gr.Number(20, label="Steps", precision=0)
                     guidance = gr.Number(2.0, label="Guidance scale")
                     rguidance = gr.Number(2.0, label="Reward guidance scale")
@@ -192,7 +199,7 @@ def build_app(image_ckpt: Path | None, text_ckpt: Path | None, concurrency: int 
                 tprompt = gr.Textbox(label="Prompt", value="Write a review of the umbrella.")
                 tsliders = _sliders(gr, t.names)
                 with gr.Row():
-                    tmapping = gr.Dropdown(list(METHODS[:3]) + ["quantile"], value="linf", label="Mapping")
+                    tmapping = _mapping(gr, t.gen.cfg.inference.mapping)
                     temperature = gr.Number(0.7, label="Temperature")
                     max_tokens = gr.Number(72, label="Max new tokens", precision=0)
                     tseed = gr.Number(0, label="Seed", precision=0)

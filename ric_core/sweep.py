@@ -144,15 +144,54 @@ class Candidate(Protocol):
         """Training compute of the model (samples, forward/backward passes, wall time), if recorded."""
 
 
+def read_compute(ckpt: str | os.PathLike) -> dict[str, Any] | None:
+    """A checkpoint's ``compute.json`` (what its training cost), or None when it has none."""
+    f = Path(ckpt) / "compute.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+class PerPreferenceRuns:
+    """One trained run per preference (MORLHF-style baselines): ``root/*/preference.json`` names each run's
+    weights. ``load(run_dir)`` builds the modality's model for one run (one is kept loaded at a time);
+    ``resolve(run_dir)`` finds the checkpoint whose ``compute.json`` counts.
+    """
+
+    def __init__(self, root: str | os.PathLike, load: Callable[[Path], Any], resolve: Callable[[Path], Path]):
+        self.runs: dict[str, Path] = {}
+        for f in sorted(Path(root).glob("*/preference.json")):
+            self.runs[preference_key(json.loads(f.read_text())["preference"])] = f.parent
+        if not self.runs:
+            raise FileNotFoundError(f"per-preference:{root}: no */preference.json (one run folder per preference)")
+        self.load, self.resolve, self._loaded = load, resolve, {}
+
+    def covers(self, preference: Sequence[float]) -> bool:
+        return preference_key(preference) in self.runs
+
+    def preferences(self) -> list[list[float]]:
+        return [[float(x) for x in key.split(",")] for key in self.runs]
+
+    def generate(self, prompts: list[str], preference: Sequence[float], seeds: list[int]):
+        key = preference_key(preference)
+        if key not in self._loaded:
+            self._loaded = {key: self.load(self.runs[key])}
+        return self._loaded[key].generate(prompts, preference, seeds)
+
+    def compute(self) -> dict[str, Any] | None:
+        return add_compute([read_compute(self.resolve(r)) for r in self.runs.values()])
+
+
 def extend_grid(grid: np.ndarray, models: dict[str, Any]) -> np.ndarray:
     """The grid plus every preference a per-preference model was trained at (so each run is measured),
     in the grid's order (descending w1); ``models`` may define ``preferences() -> list of weights``."""
     keys = {preference_key(w) for w in grid}
-    extra = [np.asarray(w, dtype=np.float64) for m in models.values() for w in getattr(m, "preferences", list)()]
-    extra = [w for w in extra if preference_key(w) not in keys and not keys.add(preference_key(w))]
+    extra: dict[str, np.ndarray] = {}  # key -> weights, each new preference once
+    for m in models.values():
+        for w in getattr(m, "preferences", list)():
+            if preference_key(w) not in keys:
+                extra[preference_key(w)] = np.asarray(w, dtype=np.float64)
     if not extra:
         return grid
-    full = np.concatenate([grid, np.stack(extra)])
+    full = np.concatenate([grid, np.stack(list(extra.values()))])
     return full[np.lexsort(full.T[::-1])[::-1]]
 
 

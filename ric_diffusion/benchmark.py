@@ -12,7 +12,6 @@ each folder holding ``preference.json``). Interrupted sweeps resume where they s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,13 +21,14 @@ import numpy as np
 import torch
 
 from ric_core.sweep import (
+    PerPreferenceRuns,
     ResultsTable,
     add_compute,
     extend_grid,
     make_grid,
     parse_models,
     parse_reward_specs,
-    preference_key,
+    read_compute,
     read_prompts,
     run_sweep,
     soup_weights,
@@ -41,14 +41,11 @@ from ric_diffusion.pipeline import RiCDiffusionPipeline
 PROMPTS = Path(__file__).parent / "prompts" / "everyday.txt"
 
 
-def _read_compute(ckpt: Path) -> dict[str, Any] | None:
-    f = ckpt / "compute.json"
-    return json.loads(f.read_text()) if f.exists() else None
-
-
 class _Common:
-    steps: int | None = None
-    guidance: float | None = None
+    """Sampling settings shared by the model kinds: None means each checkpoint's own config."""
+
+    def __init__(self, steps: int | None = None, guidance: float | None = None):
+        self.steps, self.guidance = steps, guidance
 
     def _call(self, pipe: RiCDiffusionPipeline, prompts, preference, seeds) -> Any:
         gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -59,7 +56,8 @@ class _Common:
 class RiCModel(_Common):
     """A RiC checkpoint (or a reward-unconditioned one trained by the same trainer)."""
 
-    def __init__(self, path: str | os.PathLike, device: str = "cpu"):
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", steps=None, guidance=None):
+        super().__init__(steps, guidance)
         self.ckpt = resolve_checkpoint(path)
         self.pipe = RiCDiffusionPipeline.from_checkpoint(self.ckpt, device=device)
 
@@ -74,14 +72,15 @@ class RiCModel(_Common):
         return out.images, dict(zip(self.pipe.reward_names, np.round(raw, 6).tolist(), strict=True))
 
     def compute(self):
-        return _read_compute(self.ckpt)
+        return read_compute(self.ckpt)
 
 
 class SoupModel(_Common):
     """Rewarded Soups: single-reward LoRAs loaded side by side; for preference w the UNet runs with
     W0 + sum_i w_i * dW_i (diffusers' ``set_adapters`` weights scale each adapter's merged update)."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike], device: str = "cpu"):
+    def __init__(self, paths: Sequence[str | os.PathLike], device: str = "cpu", steps=None, guidance=None):
+        super().__init__(steps, guidance)
         self.ckpts = [resolve_checkpoint(p) for p in paths]
         if len(self.ckpts) < 2:
             raise ValueError("soup: needs one checkpoint per objective, e.g. soup:runs/a,runs/b")
@@ -107,46 +106,24 @@ class SoupModel(_Common):
         return self._call(self.pipe, prompts, preference, seeds).images, None
 
     def compute(self):
-        return add_compute([_read_compute(c) for c in self.ckpts])
+        return add_compute([read_compute(c) for c in self.ckpts])
 
 
-class PerPreferenceModel(_Common):
-    """One checkpoint per preference (MORLHF-style baselines): ``DIR/*/preference.json`` names each run's w."""
-
-    def __init__(self, root: str | os.PathLike, device: str = "cpu"):
-        self.runs: dict[str, Path] = {}
-        for f in sorted(Path(root).glob("*/preference.json")):
-            self.runs[preference_key(json.loads(f.read_text())["preference"])] = f.parent
-        if not self.runs:
-            raise FileNotFoundError(f"per-preference:{root}: no */preference.json (one run folder per preference)")
-        self.device, self._loaded = device, {}
-
-    def covers(self, preference: Sequence[float]) -> bool:
-        return preference_key(preference) in self.runs
-
-    def preferences(self) -> list[list[float]]:
-        return [[float(x) for x in key.split(",")] for key in self.runs]
-
-    def generate(self, prompts, preference, seeds):
-        key = preference_key(preference)
-        if key not in self._loaded:
-            self._loaded = {key: RiCDiffusionPipeline.from_checkpoint(self.runs[key], device=self.device)}
-        return self._call(self._loaded[key], prompts, preference, seeds).images, None
-
-    def compute(self):
-        return add_compute([_read_compute(resolve_checkpoint(r)) for r in self.runs.values()])
+def per_preference_model(root: str | os.PathLike, device: str = "cpu", steps=None, guidance=None) -> PerPreferenceRuns:
+    """One checkpoint per preference (``DIR/*/preference.json``), e.g. ``ric_diffusion.morlhf``'s runs."""
+    return PerPreferenceRuns(root, lambda run: RiCModel(run, device, steps, guidance), resolve_checkpoint)
 
 
 class BaseModel(_Common):
     """The untouched base model (a diffusers folder or hub id; a folder without ``vae/`` is pixel space)."""
 
-    def __init__(self, path: str, device: str = "cpu"):
+    def __init__(self, path: str, device: str = "cpu", steps=None, guidance=None):
+        super().__init__(steps or 50, guidance or 7.5)  # diffusers' defaults: a base folder has no RiC config
         from ric_diffusion.config import ModelConfig
         from ric_diffusion.models import build_pipeline, load_components
 
         pixel = Path(path).is_dir() and not (Path(path) / "vae").is_dir()
         self.pipe = build_pipeline(load_components(ModelConfig(pretrained=path, pixel_space=pixel))).to(device)
-        self.steps, self.guidance = 50, 7.5
 
     def covers(self, preference: Sequence[float]) -> bool:
         return True
@@ -160,16 +137,17 @@ class BaseModel(_Common):
         return None
 
 
-def load_model(spec: str, device: str = "cpu") -> Any:
-    """``soup:A,B``, ``per-preference:DIR``, a RiC checkpoint/run folder, or a base model."""
+def load_model(spec: str, device: str = "cpu", steps: int | None = None, guidance: float | None = None) -> Any:
+    """``soup:A,B``, ``per-preference:DIR``, a RiC checkpoint/run folder, or a base model; ``steps`` and
+    ``guidance`` override the sampling settings (None: each checkpoint's config)."""
     if spec.startswith("soup:"):
-        return SoupModel(spec.removeprefix("soup:").split(","), device)
+        return SoupModel(spec.removeprefix("soup:").split(","), device, steps, guidance)
     if spec.startswith("per-preference:"):
-        return PerPreferenceModel(spec.removeprefix("per-preference:"), device)
+        return per_preference_model(spec.removeprefix("per-preference:"), device, steps, guidance)
     p = Path(spec)
     if (p / "reward_stats.json").exists() or any(p.glob("checkpoint-*/reward_stats.json")):
-        return RiCModel(p, device)
-    return BaseModel(spec, device)
+        return RiCModel(p, device, steps, guidance)
+    return BaseModel(spec, device, steps, guidance)
 
 
 def preference_grids(out: Path, rows: list[dict[str, Any]], columns: int = 8) -> list[Path]:
@@ -216,10 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rewards.progress = False
     grid = make_grid(args.objectives or len(rewards.names), args.grid, args.step)
     out = Path(args.out)
-    models = {name: load_model(spec, args.device) for name, spec in specs.items()}
-    for m in models.values():
-        m.steps = args.steps or m.steps
-        m.guidance = args.guidance_scale or m.guidance
+    models = {name: load_model(spec, args.device, args.steps, args.guidance_scale) for name, spec in specs.items()}
     grid = extend_grid(grid, models)  # per-preference runs are measured at their own preferences too
     table = ResultsTable(out / "results.csv", rewards.names)
 

@@ -40,6 +40,7 @@ def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size
     Writes ``out/images`` (an imagefolder with metadata.jsonl), ``out/scores.json`` (raw rewards, (N, K))
     and ``out/pool.json`` (size, seed, generation passes and wall time).
     """
+    from PIL import Image
     from tqdm.auto import tqdm
 
     from rewards import reward_set_from_config
@@ -68,8 +69,6 @@ def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size
             image.save(folder / name)
             rows.append({"file_name": name, "text": chosen[i + j]})
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    from PIL import Image
-
     rewards = reward_set_from_config(cfg.rewards)
     images = [Image.open(folder / r["file_name"]).convert("RGB") for r in rows]
     inputs = {"images": images, **({"prompts": chosen} if "prompts" in rewards.inputs else {})}

@@ -14,7 +14,6 @@ HH-style questions. Interrupted sweeps resume where they stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 
 from ric_core.config import from_dict
 from ric_core.sweep import (
+    PerPreferenceRuns,
     ResultsTable,
     add_compute,
     extend_grid,
@@ -30,6 +30,7 @@ from ric_core.sweep import (
     parse_models,
     parse_reward_specs,
     preference_key,
+    read_compute,
     read_prompts,
     run_sweep,
     soup_weights,
@@ -41,11 +42,6 @@ from ric_text.generate import TextGenerator
 from ric_text.model import RIC_CONFIG, load_policy, load_tokenizer, read_ric_config, resolve_text_checkpoint
 
 PROMPTS = Path(__file__).parent / "prompts" / "hh_style.jsonl"
-
-
-def _compute(ckpt: Path) -> dict[str, Any] | None:
-    f = ckpt / "compute.json"
-    return json.loads(f.read_text()) if f.exists() else None
 
 
 def _seed(seeds: list[int]) -> int:
@@ -71,7 +67,7 @@ class RiCTextModel:
         return [r.text for r in res], dict(zip(self.gen.stats.names, np.round(raw, 6).tolist(), strict=True))
 
     def compute(self):
-        return _compute(self.ckpt)
+        return read_compute(self.ckpt)
 
 
 class TextSoupModel:
@@ -106,10 +102,7 @@ class TextSoupModel:
         self.current = key
 
     def covers(self, preference: Sequence[float]) -> bool:
-        if len(preference) != len(self.names):
-            raise ValueError(
-                f"a soup of {len(self.names)} LoRAs needs {len(self.names)} weights; got {len(preference)}"
-            )
+        soup_weights(preference, len(self.names))
         return True
 
     def generate(self, prompts, preference, seeds):
@@ -118,34 +111,12 @@ class TextSoupModel:
         return [r.text for r in self.gen(prompts, seed=_seed(seeds))], None
 
     def compute(self):
-        return add_compute([_compute(c) for c in self.ckpts])
+        return add_compute([read_compute(c) for c in self.ckpts])
 
 
-class TextPerPreferenceModel:
+def per_preference_model(root: str, device: Any = "cpu") -> PerPreferenceRuns:
     """One run per preference (``DIR/*/preference.json``), e.g. ``ric_text.morlhf``'s GRPO runs."""
-
-    def __init__(self, root: str, device: Any = "cpu"):
-        self.runs = {}
-        for f in sorted(Path(root).glob("*/preference.json")):
-            self.runs[preference_key(json.loads(f.read_text())["preference"])] = f.parent
-        if not self.runs:
-            raise FileNotFoundError(f"per-preference:{root}: no */preference.json (one run folder per preference)")
-        self.device, self._loaded = device, {}
-
-    def covers(self, preference: Sequence[float]) -> bool:
-        return preference_key(preference) in self.runs
-
-    def preferences(self) -> list[list[float]]:
-        return [[float(x) for x in key.split(",")] for key in self.runs]
-
-    def generate(self, prompts, preference, seeds):
-        key = preference_key(preference)
-        if key not in self._loaded:
-            self._loaded = {key: RiCTextModel(str(self.runs[key]), self.device)}
-        return self._loaded[key].generate(prompts, preference, seeds)
-
-    def compute(self):
-        return add_compute([_compute(resolve_text_checkpoint(r)) for r in self.runs.values()])
+    return PerPreferenceRuns(root, lambda run: RiCTextModel(str(run), device), resolve_text_checkpoint)
 
 
 class TextBaseModel:
@@ -175,7 +146,7 @@ def load_model(spec: str, fmt: str = "assistant", device: Any = "cpu") -> Any:
     if spec.startswith("soup:"):
         return TextSoupModel(spec.removeprefix("soup:").split(","), device)
     if spec.startswith("per-preference:"):
-        return TextPerPreferenceModel(spec.removeprefix("per-preference:"), device)
+        return per_preference_model(spec.removeprefix("per-preference:"), device)
     p = Path(spec)
     if (p / RIC_CONFIG).exists() or (p / "final" / RIC_CONFIG).exists() or any(p.glob(f"checkpoint-*/{RIC_CONFIG}")):
         return RiCTextModel(spec, device)

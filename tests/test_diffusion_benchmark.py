@@ -67,7 +67,7 @@ def test_bad_model_spec_is_named(tmp_path):
 
 
 def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_path):
-    from ric_diffusion.benchmark import PerPreferenceModel
+    from ric_diffusion.benchmark import per_preference_model
     from ric_diffusion.morlhf import main as morlhf
 
     out = tmp_path / "morlhf"
@@ -87,7 +87,7 @@ def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_
         compute = json.loads((ckpt / "compute.json").read_text())
         assert compute["generated_samples"] >= 8 and compute["unet_forward_generation"] == 8 * 4 * 2
         assert json.loads((ckpt / "config.json").read_text())["conditioning"]["strategy"] == "none"
-    model = PerPreferenceModel(out)
+    model = per_preference_model(out)
     assert model.covers([1.0, 0.0]) and not model.covers([0.5, 0.5])
     images, targets = model.generate(["a red square"], [0.0, 1.0], [0])
     assert len(images) == 1 and targets is None

@@ -113,3 +113,20 @@ def test_extend_grid_measures_per_preference_runs_at_their_own_weights():
     assert len(grid) == 12 and preference_key(grid[3]) == "0.75,0.25"
     assert (np.diff(grid[:, 0]) < 0).all()  # still ordered by w1, no duplicate of (1, 0)
     assert extend_grid(make_grid(2), {"ric": object()}).shape == (11, 2)
+
+
+def test_read_prompts_from_text_jsonl_and_a_datasets_folder(tmp_path):
+    from ric_core.sweep import read_prompts
+
+    (tmp_path / "p.txt").write_text("# a comment\na cat\n\na dog\n")
+    assert read_prompts(str(tmp_path / "p.txt")) == ["a cat", "a dog"]
+    (tmp_path / "p.jsonl").write_text('{"q": "how?"}\n{"q": "why?"}\n')
+    assert read_prompts(str(tmp_path / "p.jsonl"), column="q") == ["how?", "why?"]
+    with pytest.raises(ValueError, match="row 1 has no 'prompt'"):
+        read_prompts(str(tmp_path / "p.jsonl"))
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "test.jsonl").write_text('{"prompt": "a fox", "id": 1}\n{"prompt": "an owl", "id": 2}\n')
+    assert read_prompts(None, dataset=str(folder), column="prompt", split="test") == ["a fox", "an owl"]
+    with pytest.raises(ValueError, match="no column 'caption'"):
+        read_prompts(None, dataset=str(folder), column="caption", split="test")

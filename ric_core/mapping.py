@@ -16,6 +16,11 @@ Each rule gives a fraction x_i in [0, 1] per objective; the target is then
   Every target moves with every weight and (0.5, 0.5) asks for the medians, so with conflicting
   rewards the targets follow the data's own trade-off instead of asking for maxima no sample has
   (with ``linf``, half the sweep asks for reward 1's maximum; outliers set where that is).
+
+The quantile methods read the level ``lo + x_i * (hi - lo)`` for ``levels=(lo, hi)``, by default
+(0, 1): the training minimum and maximum. Those are single samples; ``levels=(0.01, 0.99)`` keeps
+the slider's ends on the bulk of the data (a target one outlier reached can pull a small model off
+its prompt).
 """
 
 from __future__ import annotations
@@ -81,6 +86,21 @@ def preference_fraction(w: np.ndarray, method: str = "linf", p: float | None = N
     return np.clip(x, 0.0, 1.0)
 
 
+def check_levels(levels: Sequence[float]) -> tuple[float, float]:
+    """Validate the quantile methods' level range (lo, hi), 0 <= lo < hi <= 1.
+
+    Example:
+        >>> check_levels([0.01, 0.99])
+        (0.01, 0.99)
+    """
+    vals = [float(v) for v in levels]
+    if len(vals) != 2 or not 0.0 <= vals[0] < vals[1] <= 1.0:
+        raise ValueError(
+            f"quantile levels must be two numbers 0 <= lo < hi <= 1 (e.g. [0.01, 0.99]); got {list(levels)}"
+        )
+    return vals[0], vals[1]
+
+
 def _bounds(n: int, low, high, stats: RewardStats | None) -> tuple[np.ndarray, np.ndarray]:  # each (N,)
     if low is None or high is None:
         if stats is None:
@@ -103,12 +123,14 @@ def map_preference(
     stats: RewardStats | None = None,
     p: float | None = None,
     decimals: int | None = 1,
+    levels: Sequence[float] = (0.0, 1.0),
 ) -> np.ndarray:
     """Target (normalised) rewards for a preference, shape (N,).
 
     The range comes from ``low``/``high`` (scalars or per reward) or, when not given, from the
-    training range in ``stats``. The ``quantile`` methods need ``stats``. ``decimals=1`` rounds as the
-    tags do; ``None`` keeps full precision.
+    training range in ``stats``. The ``quantile`` methods need ``stats`` and read the quantile levels
+    ``levels[0] + x * (levels[1] - levels[0])``. ``decimals=1`` rounds as the tags do; ``None`` keeps
+    full precision.
 
     Example (the table in ric-method.md 4.3):
         >>> map_preference([0.7, 0.3], low=-4.2, high=4.2).tolist()
@@ -122,7 +144,8 @@ def map_preference(
     if method in ("quantile", "quantile_linear"):
         if stats is None:
             raise ValueError(f"method {method!r} reads the training distribution: pass stats=RewardStats")
-        targets = stats.z_quantile(x)
+        lo, hi = check_levels(levels)
+        targets = stats.z_quantile(lo + x * (hi - lo))
     else:
         lo, hi = _bounds(w.shape[0], low, high, stats)
         targets = lo + x * (hi - lo)
@@ -152,9 +175,11 @@ def resolve_targets(
     rewards: Sequence[float] | np.ndarray | None = None,
     method: str = "linf",
     p: float | None = None,
+    levels: Sequence[float] = (0.0, 1.0),
 ) -> np.ndarray:
     """Targets for generation: explicit normalised ``rewards`` ((K,) or (B, K), rounded like the tags),
-    or ``preference`` mapped with the statistics' range. Exactly one must be given.
+    or ``preference`` mapped with the statistics' range (``levels``: see ``map_preference``). Exactly one
+    must be given.
 
     Example:
         >>> from ric_core.stats import RewardStats
@@ -170,4 +195,4 @@ def resolve_targets(
         if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
             raise ValueError(f"rewards must be {k} finite normalised values ({list(stats.names)}); got {rewards}")
         return np.round(z, 1)
-    return map_preference(preference, method=method, p=p, stats=stats)
+    return map_preference(preference, method=method, p=p, stats=stats, levels=levels)

@@ -1,10 +1,11 @@
-"""The image demo world: coloured shapes on plain backgrounds, some striped, 16x16 pixels.
+"""The image demo world: coloured shapes on plain backgrounds, striped from faintly to boldly, 16x16 pixels.
 
 Rewards: ``jpeg_compressibility`` (the real reward class, after upscaling to 64 px so small images
 differ measurably) against ``toy_stripes`` (power of horizontal stripes of a 4-pixel period). Stripes
 cost bytes, so the two conflict; leftover diffusion noise earns neither (noise is incompressible and
 has almost no power at one exact frequency), so the model cannot win by noise. Caption compliance is
-measured separately: the share of pixels whose nearest palette colour is one the caption names.
+measured separately, per image (``compliance``: the dominant colour and background are the captioned
+ones) and per pixel (``pixel_compliance``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 70, 220), 
 BACKGROUNDS = {"white": (245, 245, 245), "grey": (128, 128, 128), "black": (15, 15, 15)}
 SHAPES = ("square", "circle", "cross")
 SIZE = 16
+# Stripe contrast is uniform over [0, 0.75] with no separate mass of plain shapes: quantile targets then
+# ask for visibly different contrasts all along the sweep (with 20% plain shapes, the lowest 30% of
+# stripe levels were all "plain" and the top of the sweep was a plateau decided by noise).
+FLAT_SHARE, CONTRAST = 0.0, (0.0, 0.75)
 REWARDS = [{"name": "jpeg_compressibility", "size": 64}, "toy_stripes"]
 HELD_OUT = [("cyan", "circle", "grey"), ("yellow", "square", "black"), ("red", "cross", "white"),
             ("blue", "circle", "white"), ("green", "cross", "grey"), ("magenta", "square", "black")]  # fmt: skip
@@ -61,7 +66,7 @@ def build_dataset(root: Path, n: int, seed: int) -> Path:
     """An imagefolder (metadata.jsonl) of ``n`` training images; held-out combinations excluded."""
     folder = root / "images"
     marker = root / "done.json"
-    key = {"n": n, "seed": seed, "version": 1}
+    key = {"n": n, "seed": seed, "flat_share": FLAT_SHARE, "contrast": list(CONTRAST), "version": 2}
     if marker.exists() and json.loads(marker.read_text()) == key:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +75,7 @@ def build_dataset(root: Path, n: int, seed: int) -> Path:
     rows = []
     for i in range(n):
         colour, shape, bg = combos[rng.integers(len(combos))]
-        contrast = 0.0 if rng.random() < 0.2 else float(rng.uniform(0.1, 0.8))
+        contrast = 0.0 if rng.random() < FLAT_SHARE else float(rng.uniform(*CONTRAST))
         Image.fromarray(draw(colour, shape, bg, contrast, rng)).save(folder / f"{i:05d}.png")
         rows.append({"file_name": f"{i:05d}.png", "text": caption(colour, shape, bg)})
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

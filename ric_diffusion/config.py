@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ric_core.mapping import check_levels
 from ric_core.online import OnlineConfig
 
 
@@ -86,6 +87,7 @@ class TrainConfig:
 class InferenceConfig:
     mapping: str = "linf"  # ric_core mapping: linf | l2 | linear | lp | quantile
     mapping_p: float | None = None  # for "lp"
+    quantile_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])  # quantile mappings' level range
     num_inference_steps: int = 50
     guidance_scale: float = 7.5
 
@@ -119,3 +121,4 @@ class DiffusionConfig:
             raise ValueError(f"online.mors_rule must be 'any' or 'all'; got {self.online.mors_rule!r}")
         if self.train.report_to not in ("tensorboard", "wandb", "none"):
             raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")
+        check_levels(self.inference.quantile_levels)  # fail at load time, not at the first generation

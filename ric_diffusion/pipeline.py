@@ -129,7 +129,9 @@ class RiCDiffusionPipeline:
         """Normalised targets (K,): ``rewards`` as given (or (B, K), one row per prompt), or ``preference``
         through the mapping."""
         inf = self.config.inference
-        return resolve_targets(self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p)
+        return resolve_targets(
+            self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p, inf.quantile_levels
+        )
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[torch.Tensor, ...]:

@@ -110,6 +110,44 @@ def test_quantile_linear_follows_the_data_trade_off():
     np.testing.assert_allclose(t[-1], [z[:, 0].max(), z[:, 1].min()], atol=1e-9)
 
 
+def test_quantile_levels_keep_the_ends_off_single_outliers():
+    rng = np.random.default_rng(3)
+    raw = np.column_stack([rng.normal(0, 1, 2000), rng.normal(0, 1, 2000)])
+    raw[0, 0] = 25.0  # one outlier sets reward 1's maximum
+    stats = RewardStats.from_scores(raw, ["a", "b"])
+    z = stats.normalize(raw)
+    full = map_preference([1, 0], method="quantile_linear", stats=stats, decimals=None)
+    trimmed = map_preference([1, 0], method="quantile_linear", stats=stats, decimals=None, levels=(0.01, 0.99))
+    assert full[0] == pytest.approx(z[:, 0].max())  # the outlier itself
+    np.testing.assert_allclose(trimmed, [np.quantile(z[:, 0], 0.99), np.quantile(z[:, 1], 0.01)], atol=0.05)
+    mid = map_preference([0.5, 0.5], method="quantile_linear", stats=stats, decimals=None, levels=(0.01, 0.99))
+    np.testing.assert_allclose(mid, np.median(z, axis=0), atol=0.02)  # the middle stays the median
+    assert (
+        map_preference([0.7, 0.3], stats=stats, levels=(0.01, 0.99)) == map_preference([0.7, 0.3], stats=stats)
+    ).all()
+
+
+@pytest.mark.parametrize("levels", [(0.5, 0.5), (-0.1, 0.9), (0.2, 1.5), (0.1,)])
+def test_bad_quantile_levels_are_refused(levels):
+    stats = RewardStats.from_scores([[0.0, 0.0], [1.0, 2.0]], ["a", "b"])
+    with pytest.raises(ValueError, match="quantile levels"):
+        map_preference([0.5, 0.5], method="quantile", stats=stats, levels=levels)
+
+
+def test_configs_check_quantile_levels_at_load_time():
+    from ric_core.config import load_config
+    from ric_diffusion.config import DiffusionConfig
+    from ric_text.config import TextConfig
+
+    for cls in (DiffusionConfig, TextConfig):
+        assert load_config(cls, None, ["inference.quantile_levels=[0.01, 0.99]"]).inference.quantile_levels == [
+            0.01,
+            0.99,
+        ]
+        with pytest.raises(ValueError, match="quantile levels"):
+            load_config(cls, None, ["inference.quantile_levels=[0.9, 0.1]"])
+
+
 @pytest.mark.parametrize(
     ("w", "match"),
     [

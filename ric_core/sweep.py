@@ -124,9 +124,12 @@ class ResultsTable:
 
     def _repair_tail(self) -> None:
         """Drop a last line that a crash cut short, so new rows start on a line of their own."""
+        with self.path.open("rb") as f:  # one byte per append; the whole file only after a crash
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
         data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
+        self.path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 class Candidate(Protocol):
@@ -382,6 +385,36 @@ def sweep_arg_parser(description: str, prompts_help: str) -> argparse.ArgumentPa
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", default="runs/benchmark")
     return ap
+
+
+def run_benchmark(
+    args: Any,
+    default_prompts: str,
+    make_rewards: Callable[[list[Any]], Any],
+    load: Callable[[str], Candidate],
+    score: Callable[[Any, list[str], list[Any]], np.ndarray],
+    store: Callable[[str, str, int, int, int, Any], str],
+) -> tuple[dict[str, Any], ResultsTable]:
+    """The benchmark CLIs' shared body (options from ``sweep_arg_parser``): parse the models, read the
+    prompts, build the reward set (``make_rewards(specs)``, after the cheap checks), load each model spec
+    (``load``), sweep the grid extended by per-preference runs, and write results, summary and plot.
+    ``score(rewards, prompts, outputs)`` returns raw scores (B, K); ``store`` is ``run_sweep``'s.
+    """
+    specs = parse_models(args.model)  # fail on a bad spec before loading anything
+    prompts = read_prompts(
+        args.prompts or default_prompts, args.prompts_dataset, args.prompts_column, args.prompts_split
+    )
+    prompts = prompts[: args.max_prompts] if args.max_prompts else prompts
+    rewards = make_rewards(parse_reward_specs(args.rewards))  # e.g. rewards.reward_set_from_config
+    rewards.progress = False  # the sweep has its own progress bar
+    grid = make_grid(args.objectives or len(rewards.names), args.grid, args.step)
+    models = {name: load(spec) for name, spec in specs.items()}
+    grid = extend_grid(grid, models)  # per-preference runs are measured at their own preferences too
+    out = Path(args.out)
+    table = ResultsTable(out / "results.csv", rewards.names)
+    run_sweep(table, models, prompts, grid, args.seeds, args.per_prompt,
+              lambda ps, outputs: score(rewards, ps, outputs), store, args.batch_size)  # fmt: skip
+    return write_outputs(out, table, models, args, specs, len(prompts), grid), table
 
 
 def write_outputs(

@@ -196,8 +196,9 @@ def sweep_image(out: Path, models: dict[str, Path], seed: int, per_prompt: int) 
         for i, w in enumerate(grid):
             if i == 0 or not fixed:  # one seed for all preferences: only the slider moves
                 res = pipe(prompts, preference=w.tolist(), seed=seed * 1000)
-            scores, targets = rs(images=res.images).values, json.dumps(pipe.targets(w.tolist()).tolist())
-            c, pc = compliance(res.images, prompts), pixel_compliance(res.images, prompts)
+                scores = rs(images=res.images).values
+                c, pc = compliance(res.images, prompts), pixel_compliance(res.images, prompts)
+            targets = json.dumps(pipe.targets(w.tolist()).tolist())
             means.append(scores.mean(0))
             comp.append(float(c.mean()))
             pixels.append(round(float(pc.mean()), 6))

@@ -22,18 +22,11 @@ import torch
 
 from ric_core.sweep import (
     PerPreferenceRuns,
-    ResultsTable,
     add_compute,
-    extend_grid,
-    make_grid,
-    parse_models,
-    parse_reward_specs,
     read_compute,
-    read_prompts,
-    run_sweep,
+    run_benchmark,
     soup_weights,
     sweep_arg_parser,
-    write_outputs,
 )
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.pipeline import RiCDiffusionPipeline
@@ -187,18 +180,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from rewards import reward_set_from_config
 
     args = parse_args(argv)
-    specs = parse_models(args.model)  # fail on a bad spec before loading anything
-    prompts = read_prompts(args.prompts or str(PROMPTS), args.prompts_dataset, args.prompts_column, args.prompts_split)
-    prompts = prompts[: args.max_prompts] if args.max_prompts else prompts
-    rewards = reward_set_from_config(parse_reward_specs(args.rewards))
-    rewards.progress = False
-    grid = make_grid(args.objectives or len(rewards.names), args.grid, args.step)
     out = Path(args.out)
-    models = {name: load_model(spec, args.device, args.steps, args.guidance_scale) for name, spec in specs.items()}
-    grid = extend_grid(grid, models)  # per-preference runs are measured at their own preferences too
-    table = ResultsTable(out / "results.csv", rewards.names)
 
-    def score(ps: list[str], images: list[Any]) -> np.ndarray:
+    def score(rewards: Any, ps: list[str], images: list[Any]) -> np.ndarray:
         inputs = {"images": images, **({"prompts": ps} if "prompts" in rewards.inputs else {})}
         return rewards(**inputs).values
 
@@ -208,8 +192,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         image.save(out / rel)
         return str(rel)
 
-    run_sweep(table, models, prompts, grid, args.seeds, args.per_prompt, score, store, args.batch_size)
-    summary = write_outputs(out, table, models, args, specs, len(prompts), grid)
+    summary, table = run_benchmark(args, str(PROMPTS), reward_set_from_config,
+                                   lambda spec: load_model(spec, args.device, args.steps, args.guidance_scale),
+                                   score, store)  # fmt: skip
     preference_grids(out, table.rows())
     return summary
 

@@ -23,19 +23,12 @@ import numpy as np
 from ric_core.config import from_dict
 from ric_core.sweep import (
     PerPreferenceRuns,
-    ResultsTable,
     add_compute,
-    extend_grid,
-    make_grid,
-    parse_models,
-    parse_reward_specs,
     preference_key,
     read_compute,
-    read_prompts,
-    run_sweep,
+    run_benchmark,
     soup_weights,
     sweep_arg_parser,
-    write_outputs,
 )
 from ric_text.config import TextConfig
 from ric_text.generate import TextGenerator
@@ -183,26 +176,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--format", default="assistant", help="prompt format of a plain base model")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    specs = parse_models(args.model)
-    prompts = read_prompts(args.prompts or str(PROMPTS), args.prompts_dataset, args.prompts_column, args.prompts_split)
-    prompts = prompts[: args.max_prompts] if args.max_prompts else prompts
-    rewards = reward_set_from_config(parse_reward_specs(args.rewards))
-    rewards.progress = False
-    grid = make_grid(args.objectives or len(rewards.names), args.grid, args.step)
-    out = Path(args.out)
-    models = {name: load_model(spec, args.format, args.device) for name, spec in specs.items()}
-    grid = extend_grid(grid, models)  # per-preference runs are measured at their own preferences too
-    table = ResultsTable(out / "results.csv", rewards.names)
 
-    def score(ps: list[str], texts: list[str]) -> np.ndarray:
+    def score(rewards: Any, ps: list[str], texts: list[str]) -> np.ndarray:
         return rewards(prompts=ps, completions=texts).values
 
     def store(model: str, key: str, pi: int, seed: int, s: int, text: str) -> str:
         return text
 
-    run_sweep(table, models, prompts, grid, args.seeds, args.per_prompt, score, store, args.batch_size)
-    summary = write_outputs(out, table, models, args, specs, len(prompts), grid)
-    write_samples(out, table.rows())
+    summary, table = run_benchmark(args, str(PROMPTS), reward_set_from_config,
+                                   lambda spec: load_model(spec, args.format, args.device), score, store)  # fmt: skip
+    write_samples(Path(args.out), table.rows())
     return summary
 
 

@@ -1,15 +1,16 @@
 """The ric Gradio app: preference sliders -> images or text, with target and measured rewards.
 
-    python app.py [--image-checkpoint DIR] [--text-checkpoint DIR] [--host 127.0.0.1] [--port 7860]
+    python app.py [--image-checkpoint DIR] [--text-checkpoint DIR] [--summary FILE ...] [--port 7860]
 
-With no arguments it serves the checkpoints that ``ric demo`` writes (runs/demo/...). The server binds
-127.0.0.1 unless told otherwise; ``--share`` is off unless asked.
+With no arguments it serves the checkpoints that ``ric demo`` writes (runs/demo/...). The image tab
+draws the checkpoint's measured front from any sweep's ``summary.json`` that measured it (``--summary``,
+else the ones beside the checkpoint: ``ric demo``, ``ric benchmark``, ``python -m ric_diffusion.benchmark``).
+The server binds 127.0.0.1 unless told otherwise; ``--share`` is off unless asked.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,16 +59,22 @@ def weights_markdown(names: Sequence[str], w: np.ndarray) -> str:
 class ImageModel:
     """A RiC diffusion checkpoint plus its reward models, loaded once, used under a lock."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, summaries: Sequence[Path] = ()):
         from rewards import reward_set_from_config
+        from ric_diffusion.checkpoint import resolve_checkpoint
         from ric_diffusion.pipeline import RiCDiffusionPipeline
+        from ric_eval.front import find_front
 
         self.pipe = RiCDiffusionPipeline.from_checkpoint(path)
         self.rewards = reward_set_from_config(self.pipe.config.rewards)
         self.rewards.progress = False
         self.names = list(self.pipe.reward_names)
         self.lock = threading.Lock()  # one generation at a time per model; requests queue in gradio
-        self.front = _front(path)
+        front = find_front(path, resolve_checkpoint, summaries)
+        # the sweep's means (raw) in the units of the table and the star: this checkpoint's z-scores
+        self.front = (
+            None if front is None or front.reward_names != self.names else self.pipe.stats.normalize(front.means)
+        )
 
     def generate(self, prompt, mapping, steps, guidance, reward_guidance, seed, count, *weights):
         import gradio as gr
@@ -77,14 +84,17 @@ class ImageModel:
             raise gr.Error(f"Steps must be between 1 and {MAX_STEPS}.")
         w = normalised_weights(weights)
         with self.lock:
-            out = self.pipe(prompt, preference=w.tolist(), mapping=mapping, num_inference_steps=int(steps),
-                            guidance_scale=float(guidance), reward_guidance_scale=float(reward_guidance),
-                            num_images_per_prompt=count, seed=seed)  # fmt: skip
-            inputs = {
-                "images": out.images,
-                **({"prompts": [prompt] * count} if "prompts" in self.rewards.inputs else {}),
-            }
-            measured = self.rewards(**inputs).values
+            out = self.pipe(
+                prompt,
+                preference=w.tolist(),
+                mapping=mapping,
+                num_inference_steps=int(steps),
+                guidance_scale=float(guidance),
+                reward_guidance_scale=float(reward_guidance),
+                num_images_per_prompt=count,
+                seed=seed,
+            )
+            measured = self.rewards(images=out.images, prompts=[prompt] * count).values
         z = self.pipe.stats.normalize(measured.mean(0))
         table = [
             [n, round(float(t), 2), round(float(m), 2)] for n, t, m in zip(self.names, out.targets, z, strict=True)
@@ -100,8 +110,8 @@ class ImageModel:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(4.2, 3.4))
-        pts = np.array(self.front)
-        ax.plot(pts[:, 0], pts[:, 1], "o-", alpha=0.5, label="benchmark front (RiC)")
+        pts = np.asarray(self.front)
+        ax.plot(pts[:, 0], pts[:, 1], "o-", alpha=0.5, label="measured front (sweep)")
         ax.plot([point[0]], [point[1]], "r*", markersize=14, label="this generation")
         ax.set_xlabel(self.names[0])
         ax.set_ylabel(self.names[1])
@@ -129,26 +139,19 @@ class TextModel:
             raise gr.Error("Max new tokens must be between 1 and 512.")
         w = normalised_weights(weights)
         with self.lock:
-            res = self.gen([prompt] * count, preference=w.tolist(), mapping=mapping, temperature=float(temperature),
-                           max_new_tokens=int(max_tokens), seed=seed)  # fmt: skip
+            res = self.gen(
+                [prompt] * count,
+                preference=w.tolist(),
+                mapping=mapping,
+                temperature=float(temperature),
+                max_new_tokens=int(max_tokens),
+                seed=seed,
+            )
             measured = self.rewards(prompts=[r.prompt for r in res], completions=[r.text for r in res]).values
         z = self.gen.stats.normalize(measured)
         rows = [[r.text, *[round(float(v), 2) for v in zi]] for r, zi in zip(res, z, strict=True)]
         targets = " · ".join(f"{n} {t:.1f}" for n, t in zip(self.names, res[0].targets, strict=True))
         return rows, f"Targets (normalised): {targets}", weights_markdown(self.names, w)
-
-
-def _front(ckpt: Path) -> list[list[float]] | None:
-    """The RiC front of a demo/benchmark summary.json above the checkpoint, in normalised units, if any."""
-    for folder in [ckpt, *ckpt.parents][:5]:
-        summary = folder / "summary.json"
-        if summary.exists():
-            worlds = json.loads(summary.read_text()).get("worlds", {})
-            for info in worlds.values():
-                model = info.get("models", {}).get("ric_online") or info.get("models", {}).get("ric")
-                if model and "mean_rewards_z" in model:
-                    return model["mean_rewards_z"]
-    return None
 
 
 def _mapping(gr: Any, default: str) -> Any:
@@ -162,55 +165,73 @@ def _sliders(gr: Any, names: Sequence[str]) -> list[Any]:
     return [gr.Slider(0, 1, value=1.0 / len(names), step=0.05, label=f"weight: {n}") for n in names]
 
 
-def build_app(image_ckpt: Path | None, text_ckpt: Path | None, concurrency: int = 2) -> Any:
+def build_app(
+    image_ckpt: Path | None, text_ckpt: Path | None, concurrency: int = 2, summaries: Sequence[Path] = ()
+) -> Any:
     """The Blocks app; a missing checkpoint shows how to create it instead of its tab's controls."""
     import gradio as gr
 
     with gr.Blocks(title="ric: Rewards-in-Context") as demo:
-        gr.Markdown("# ric: one model, any trade-off\nMove the sliders: they are normalised to weights that sum to 1, "
-                    "mapped to target rewards and written into the model's condition.")  # fmt: skip
+        gr.Markdown(
+            "# ric: one model, any trade-off\nMove the sliders: they are normalised to weights that sum to 1, "
+            "mapped to target rewards and written into the model's condition."
+        )
         with gr.Tab("Image"):
             if image_ckpt is None or not _exists(image_ckpt):
                 gr.Markdown(MISSING.format(kind="image", path=image_ckpt or DEMO_IMAGE))
             else:
-                m = ImageModel(image_ckpt)
-                prompt = gr.Textbox(label="Prompt", value="a red circle on a white background")
-                sliders = _sliders(gr, m.names)
-                with gr.Row():
-                    mapping = _mapping(gr, m.pipe.config.inference.mapping)
-                    steps = gr.Number(20, label="Steps", precision=0)
-                    guidance = gr.Number(2.0, label="Guidance scale")
-                    rguidance = gr.Number(2.0, label="Reward guidance scale")
-                    seed = gr.Number(0, label="Seed", precision=0)
-                    count = gr.Number(4, label="Images", precision=0)
-                button = gr.Button("Generate images", variant="primary", elem_id="generate-image")
-                weights = gr.Markdown()
-                gallery = gr.Gallery(label="Images", columns=4)
-                table = gr.Dataframe(headers=["reward", "target", "measured"], label="Target vs measured (normalised)")
-                front = gr.Plot(label="Benchmark front")
-                button.click(m.generate, [prompt, mapping, steps, guidance, rguidance, seed, count, *sliders],
-                             [gallery, table, weights, front], api_name="generate_image",
-                             concurrency_limit=concurrency)  # fmt: skip
+                _image_tab(gr, ImageModel(image_ckpt, summaries), concurrency)
         with gr.Tab("Text"):
             if text_ckpt is None or not _exists(text_ckpt):
                 gr.Markdown(MISSING.format(kind="text", path=text_ckpt or DEMO_TEXT))
             else:
-                t = TextModel(text_ckpt)
-                tprompt = gr.Textbox(label="Prompt", value="Write a review of the umbrella.")
-                tsliders = _sliders(gr, t.names)
-                with gr.Row():
-                    tmapping = _mapping(gr, t.gen.cfg.inference.mapping)
-                    temperature = gr.Number(0.7, label="Temperature")
-                    max_tokens = gr.Number(72, label="Max new tokens", precision=0)
-                    tseed = gr.Number(0, label="Seed", precision=0)
-                    tcount = gr.Number(3, label="Samples", precision=0)
-                tbutton = gr.Button("Generate text", variant="primary", elem_id="generate-text")
-                tweights, ttargets = gr.Markdown(), gr.Markdown()
-                responses = gr.Dataframe(headers=["response", *[f"{n} (measured)" for n in t.names]], label="Responses")
-                tbutton.click(t.generate, [tprompt, tmapping, temperature, max_tokens, tseed, tcount, *tsliders],
-                              [responses, ttargets, tweights], api_name="generate_text",
-                              concurrency_limit=concurrency)  # fmt: skip
+                _text_tab(gr, TextModel(text_ckpt), concurrency)
     return demo.queue(default_concurrency_limit=concurrency)
+
+
+def _image_tab(gr: Any, m: ImageModel, concurrency: int) -> None:
+    prompt = gr.Textbox(label="Prompt", value="a red circle on a white background")
+    sliders = _sliders(gr, m.names)
+    with gr.Row():
+        mapping = _mapping(gr, m.pipe.config.inference.mapping)
+        steps = gr.Number(20, label="Steps", precision=0)
+        guidance = gr.Number(2.0, label="Guidance scale")
+        rguidance = gr.Number(2.0, label="Reward guidance scale")
+        seed = gr.Number(0, label="Seed", precision=0)
+        count = gr.Number(4, label="Images", precision=0)
+    button = gr.Button("Generate images", variant="primary", elem_id="generate-image")
+    weights = gr.Markdown()
+    gallery = gr.Gallery(label="Images", columns=4)
+    table = gr.Dataframe(headers=["reward", "target", "measured"], label="Target vs measured (normalised)")
+    front = gr.Plot(label="Measured front")
+    button.click(
+        m.generate,
+        [prompt, mapping, steps, guidance, rguidance, seed, count, *sliders],
+        [gallery, table, weights, front],
+        api_name="generate_image",
+        concurrency_limit=concurrency,
+    )
+
+
+def _text_tab(gr: Any, t: TextModel, concurrency: int) -> None:
+    prompt = gr.Textbox(label="Prompt", value="Write a review of the umbrella.")
+    sliders = _sliders(gr, t.names)
+    with gr.Row():
+        mapping = _mapping(gr, t.gen.cfg.inference.mapping)
+        temperature = gr.Number(0.7, label="Temperature")
+        max_tokens = gr.Number(72, label="Max new tokens", precision=0)
+        seed = gr.Number(0, label="Seed", precision=0)
+        count = gr.Number(3, label="Samples", precision=0)
+    button = gr.Button("Generate text", variant="primary", elem_id="generate-text")
+    weights, targets = gr.Markdown(), gr.Markdown()
+    responses = gr.Dataframe(headers=["response", *[f"{n} (measured)" for n in t.names]], label="Responses")
+    button.click(
+        t.generate,
+        [prompt, mapping, temperature, max_tokens, seed, count, *sliders],
+        [responses, targets, weights],
+        api_name="generate_text",
+        concurrency_limit=concurrency,
+    )
 
 
 def _exists(path: Path) -> bool:
@@ -225,8 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--concurrency", type=int, default=2, help="generations running at once; the rest queue")
     ap.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    ap.add_argument("--summary", type=Path, action="append", default=[], help="a sweep's summary.json (repeatable)")
     args = ap.parse_args(argv)
-    build_app(args.image_checkpoint, args.text_checkpoint, args.concurrency).launch(
+    build_app(args.image_checkpoint, args.text_checkpoint, args.concurrency, args.summary).launch(
         server_name=args.host, server_port=args.port, share=args.share
     )
 

@@ -3,9 +3,11 @@
     python benchmarks/diffusion_train_speed.py                 # small latent-space SD on the CPU
     python benchmarks/diffusion_train_speed.py --sd15 --device cuda --resolution 512 --batch-size 4
 
-The recipe loads and transforms the images, runs the VAE encoder and the text encoder at every step;
-the cached path reads the VAE posterior and text states computed once (ric_diffusion.cache). Both
-then run the same UNet + LoRA + reward-conditioner step. The two loops alternate in one process.
+Both paths run the trainer's own optimizer step (``DiffusionTrainer.fit``, so ``loss_on`` + backward +
+AdamW, exactly what training runs). The cached path fits on the VAE posteriors and text states computed
+once (``ric_diffusion.latent_cache``); the recipe path, like the diffusers LoRA script, loads and
+transforms the batch's images and runs the VAE encoder and the text encoder at every step before the
+same fit step. The two loops alternate in one process.
 ``--sd15`` builds the real SD 1.5 UNet/VAE/text-encoder architectures from config, random weights.
 """
 
@@ -18,26 +20,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ric_diffusion.cache import build_cache, image_transform
-from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
-from ric_diffusion.config import ConditioningConfig, LoraSection, ModelConfig
+from ric_core.stats import RewardStats
+from ric_diffusion.config import DiffusionConfig, ModelConfig
 from ric_diffusion.data import Record, RecordSet
-from ric_diffusion.models import Components, add_lora, load_components, make_tiny_sd
+from ric_diffusion.latent_cache import build_cache
+from ric_diffusion.models import Components, load_components
+from ric_diffusion.tiny import make_tiny_sd
+from ric_diffusion.train import DiffusionTrainer
 
 
 def sd15_components() -> Components:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from rewards.clip_tokenizer import build_clip_tokenizer
+    from ric_diffusion.tiny import build_clip_tokenizer
 
     unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # SD 1.5's defaults
     vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, layers_per_block=2, sample_size=512,
-    )  # fmt: skip
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
     te = CLIPTextModel(
         CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12)
     )
@@ -50,11 +57,55 @@ def small_components(resolution: int) -> Components:
 
     tiny = load_components(ModelConfig(pretrained=str(make_tiny_sd(Path(tempfile.mkdtemp()) / "sd"))))
     vae = AutoencoderKL(
-        block_out_channels=(32, 64, 64, 64), down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=8, sample_size=resolution,
-    )  # fmt: skip
+        block_out_channels=(32, 64, 64, 64),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=resolution,
+    )
     unet = UNet2DConditionModel.from_config({**tiny.unet.config, "sample_size": resolution // 8})
     return Components(unet, vae.requires_grad_(False), tiny.text_encoder, tiny.tokenizer, tiny.noise_scheduler)
+
+
+def make_data(tmp: Path, n: int, resolution: int) -> tuple[RecordSet, np.ndarray]:
+    """``n`` random pictures with captions, and (n, 2) normalised rewards."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(n):
+        path = tmp / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8)).save(path)
+        records.append(Record(key=str(path), caption=f"a photo of object {i} on a table", path=str(path)))
+    return RecordSet(records), rng.normal(size=(n, 2))
+
+
+def make_trainer(comps: Components, z: np.ndarray, tmp: Path, batch_size: int, device: str) -> DiffusionTrainer:
+    """The real trainer (LoRA rank 16 + embed conditioner, AdamW) on ``comps``."""
+    from accelerate import Accelerator
+
+    overrides = {"output_dir": str(tmp / "run"), "batch_size": batch_size, "report_to": "none", "log_every": 10**9}
+    cfg = DiffusionConfig()
+    cfg.train.__dict__.update(overrides)
+    cfg.lora.rank, cfg.lora.alpha = 16, 16
+    for m in (comps.unet, comps.vae, comps.text_encoder):
+        m.to(device)
+    stats = RewardStats.from_scores(z, ["r1", "r2"])
+    return DiffusionTrainer(cfg, Accelerator(cpu=device == "cpu"), comps, stats)
+
+
+def rate(fn, steps: int, device: str) -> float:
+    """Steps/s of ``fn(step)`` over ``steps`` calls after one warm-up call (CUDA synchronised)."""
+    fn(0)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for s in range(steps):
+        fn(s)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -67,77 +118,34 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
-    dev = torch.device(args.device)
-    tmp = Path(tempfile.mkdtemp())
+    tmp, b = Path(tempfile.mkdtemp()), args.batch_size
     comps = sd15_components() if args.sd15 else small_components(args.resolution)
-    comps.unet.requires_grad_(False)
-    for m in (comps.unet, comps.vae, comps.text_encoder):
-        m.to(dev)
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    n = 4 * args.batch_size
-    records = []
-    for i in range(n):
-        path = tmp / f"{i}.png"
-        Image.fromarray(rng.integers(0, 256, (args.resolution, args.resolution, 3), dtype=np.uint8)).save(path)
-        records.append(Record(key=str(path), caption=f"a photo of object {i} on a table", path=str(path)))
-    data = RecordSet(records)
-    z = rng.normal(size=(n, 2))
-
-    cond = RewardConditioner(2, comps.text_dim, ConditioningConfig(strategy="embed")).to(dev)
-    params = add_lora(comps.unet, LoraSection(rank=16, alpha=16)) + list(cond.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-4)
+    data, z = make_data(tmp, 4 * b, args.resolution)
+    trainer = make_trainer(comps, z, tmp, b, args.device)
     t0 = time.perf_counter()
-    cache = build_cache(data, z, comps, cond, args.resolution, batch_size=args.batch_size)
+    cache = build_cache(data, z, comps, trainer.conditioner, args.resolution, batch_size=b)
     cache_s = time.perf_counter() - t0
-    tf = image_transform(args.resolution)
-    sched = comps.noise_scheduler
-
-    def unet_step(latents: torch.Tensor, states: torch.Tensor, rewards: torch.Tensor) -> None:
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, sched.config.num_train_timesteps, (latents.shape[0],), device=dev)
-        pred = comps.unet(sched.add_noise(latents, noise, t), t, encoder_hidden_states=cond(states, rewards)).sample
-        F.mse_loss(pred, noise).backward()
-        opt.step()
-        opt.zero_grad()
 
     def cached(step: int) -> None:
-        idx = torch.arange(step * args.batch_size, (step + 1) * args.batch_size) % n
-        lat = (cache.latent_mean[idx] + cache.latent_std[idx] * torch.randn_like(cache.latent_mean[idx])).to(dev)
-        states = cache.caption_states[cache.caption_index[idx]].to(dev)
-        unet_step(lat, states, cache.rewards[idx].to(dev))
+        trainer.fit(cache, trainer.step + 1, checkpoints=False)
 
     def recipe(step: int) -> None:
-        idx = [(step * args.batch_size + j) % n for j in range(args.batch_size)]
-        pixels = torch.stack([tf(data.open_image(records[i])) for i in idx]).to(dev)
-        with torch.no_grad():
-            lat = comps.vae.encode(pixels).latent_dist.sample() * comps.vae.config.scaling_factor
-            ids = cond.token_ids(comps.tokenizer, [records[i].caption for i in idx])
-            states = encode_token_ids(comps.text_encoder, ids)
-        unet_step(lat, states, torch.as_tensor(z[idx], dtype=torch.float32, device=dev))
-
-    def timed(fn) -> float:
-        fn(0)  # warm-up
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for s in range(args.steps):
-            fn(s)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        return args.steps / (time.perf_counter() - start)
+        idx = [(step * b + j) % len(data) for j in range(b)]
+        batch = build_cache(
+            RecordSet([data.records[i] for i in idx]), z[idx], comps, trainer.conditioner, args.resolution, batch_size=b
+        )
+        trainer.fit(batch, trainer.step + 1, checkpoints=False)
 
     rates: dict[str, list[float]] = {"cached": [], "recipe": []}
     for _ in range(args.rounds):
-        rates["recipe"].append(timed(recipe))
-        rates["cached"].append(timed(cached))
+        rates["recipe"].append(rate(recipe, args.steps, args.device))
+        rates["cached"].append(rate(cached, args.steps, args.device))
     best = {k: max(v) for k, v in rates.items()}
     size = "SD 1.5 architecture" if args.sd15 else "small SD-shaped model (VAE 8x down)"
-    print(f"{size}, {args.resolution}px, batch {args.batch_size}, device {dev}, best of {args.rounds} rounds")
-    print(f"  one-off cache build : {cache_s:.2f} s for {n} images")
+    print(f"{size}, {args.resolution}px, batch {b}, device {args.device}, best of {args.rounds} rounds")
+    print(f"  one-off cache build : {cache_s:.2f} s for {len(data)} images")
     for k in ("recipe", "cached"):
-        print(f"  {k:7s}: {best[k]:7.2f} steps/s  {best[k] * args.batch_size:8.1f} samples/s")
+        print(f"  {k:7s}: {best[k]:7.2f} steps/s  {best[k] * b:8.1f} samples/s")
     ratio = best["cached"] / best["recipe"]
     print(f"  speed-up (cached / recipe): {ratio:.2f}x")
     return ratio

@@ -29,9 +29,17 @@ def tiny_policy() -> tuple:
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
     tok.pad_token, tok.padding_side = tok.eos_token, "left"
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, eos_token_id=tok.eos_token_id,
-                      bos_token_id=tok.bos_token_id, pad_token_id=tok.eos_token_id)  # fmt: skip
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.eos_token_id,
+    )
     return LlamaForCausalLM(cfg).eval(), tok
 
 
@@ -65,8 +73,10 @@ def main(argv: list[str] | None = None) -> float:
         rates["one at a time"].append(run(1))
         rates["batched"].append(run(args.batch_size))
     best = {k: max(v) for k, v in rates.items()}
-    print(f"tiny Llama (2 layers, 128 wide), {len(prompts)} prompts x {args.new_tokens} new tokens, "
-          f"{torch.get_num_threads()} threads, best of {args.rounds}")  # fmt: skip
+    print(
+        f"tiny Llama (2 layers, 128 wide), {len(prompts)} prompts x {args.new_tokens} new tokens, "
+        f"{torch.get_num_threads()} threads, best of {args.rounds}"
+    )
     for k, v in best.items():
         print(f"  {k:14s}: {v:8.1f} generated tokens/s")
     ratio = best["batched"] / best["one at a time"]

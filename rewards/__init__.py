@@ -3,15 +3,9 @@
 Heavy models (open_clip, transformers) load only when a reward that needs them is built.
 """
 
-from rewards.base import Reward, RewardScores, RewardSet, SharedFeatureReward
-from rewards.registry import (
-    get_reward,
-    list_rewards,
-    register_reward,
-    reward_info,
-    reward_names,
-    reward_set_from_config,
-)
+from rewards.base import Reward, SharedFeatureReward
+from rewards.registry import get_reward, list_rewards, register_reward, reward_info, reward_names
+from rewards.reward_set import RewardScores, RewardSet, reward_set_from_config
 
 __all__ = [
     "Reward",

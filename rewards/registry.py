@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rewards.base import Reward
+from rewards.base import Reward  # the type factories return; base imports nothing back
 
 
 @dataclass(frozen=True)
@@ -58,24 +58,6 @@ def reward_names(specs: list[Any]) -> tuple[str, ...]:
     return tuple(s if isinstance(s, str) else s["name"] for s in specs)
 
 
-def reward_set_from_config(specs: list[Any], device: Any = "cpu", batch_size: int = 32) -> Any:
-    """A ``RewardSet`` from config entries (names or {name: ..., **kwargs}), on ``device``.
-
-    Example:
-        >>> reward_set_from_config(["toy_length", {"name": "toy_brevity"}]).names
-        ('toy_length', 'toy_brevity')
-    """
-    from rewards.base import RewardSet
-
-    rewards = []
-    for spec in specs:
-        name, kwargs = (
-            (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
-        )
-        rewards.append(get_reward(name, device=device, **kwargs))
-    return RewardSet(rewards, batch_size=batch_size)
-
-
 def _lazy(module: str, attr: str, **fixed: Any) -> Callable[..., Reward]:
     """A factory that imports its module on first use, so ``import rewards`` stays light."""
 
@@ -108,7 +90,7 @@ def _register_builtins() -> None:
     ]
     for name, module, cls, desc in text:
         register_reward(name, _lazy(module, cls), modality="text", description=desc)
-    from rewards.text_rm import PRESETS
+    from rewards.presets import PRESETS
 
     for name, preset in PRESETS.items():
         register_reward(

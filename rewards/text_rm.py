@@ -11,32 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from rewards.base import TEXT_INPUTS, Reward
-
-CONVENTIONS = ("pair", "response", "reversed_bos", "response_pair")
-
-
-@dataclass(frozen=True)
-class TextRewardPreset:
-    model_id: str
-    convention: str
-    logit_index: int
-
-
-PRESETS: dict[str, TextRewardPreset] = {
-    "harmless": TextRewardPreset("Ray2333/gpt2-large-harmless-reward_model", "pair", 0),
-    "helpful": TextRewardPreset("Ray2333/gpt2-large-helpful-reward_model", "pair", 0),
-    "humor": TextRewardPreset("mohameddhiab/humor-no-humor", "response", 1),
-    "summary": TextRewardPreset("Tristan/gpt2_reward_summarization", "reversed_bos", 0),
-    "faithful": TextRewardPreset("CogComp/bart-faithful-summary-detector", "response_pair", 1),
-    "deberta": TextRewardPreset("OpenAssistant/reward-model-deberta-v3-large-v2", "pair", 0),
-}
+from rewards.presets import CONVENTIONS, PRESETS
 
 
 class HFTextReward(Reward):

@@ -17,17 +17,50 @@ from rewards.images import to_float_array
 
 POSITIVE_WORDS = frozenset(
     {
-        "good", "great", "excellent", "love", "lovely", "wonderful", "amazing", "perfect", "happy", "nice",
-        "fantastic", "best", "superb", "delightful", "pleasant", "recommend", "sturdy", "reliable", "beautiful",
+        "good",
+        "great",
+        "excellent",
+        "love",
+        "lovely",
+        "wonderful",
+        "amazing",
+        "perfect",
+        "happy",
+        "nice",
+        "fantastic",
+        "best",
+        "superb",
+        "delightful",
+        "pleasant",
+        "recommend",
+        "sturdy",
+        "reliable",
+        "beautiful",
         "comfortable",
     }
-)  # fmt: skip
+)
 NEGATIVE_WORDS = frozenset(
     {
-        "bad", "poor", "terrible", "awful", "hate", "broken", "worst", "disappointing", "flimsy", "useless", "ugly",
-        "cheap", "slow", "uncomfortable", "noisy", "fragile", "refund", "annoying",
+        "bad",
+        "poor",
+        "terrible",
+        "awful",
+        "hate",
+        "broken",
+        "worst",
+        "disappointing",
+        "flimsy",
+        "useless",
+        "ugly",
+        "cheap",
+        "slow",
+        "uncomfortable",
+        "noisy",
+        "fragile",
+        "refund",
+        "annoying",
     }
-)  # fmt: skip
+)
 _WORD = re.compile(r"[a-zA-Z']+")
 
 

@@ -99,14 +99,8 @@ def load_config(cls: type[T], path: str | os.PathLike | None, overrides: list[st
     """Read a YAML file (or nothing), apply dotted overrides, and build ``cls``.
 
     Example:
-        >>> from dataclasses import dataclass, field
-        >>> @dataclass
-        ... class Train:
-        ...     steps: int = 10
-        >>> @dataclass
-        ... class Cfg:
-        ...     train: Train = field(default_factory=Train)
-        >>> load_config(Cfg, None, ["train.steps=3"]).train.steps
+        >>> from ric_core.online import OnlineConfig
+        >>> load_config(OnlineConfig, None, ["steps=3", "quantile=0.5"]).steps
         3
     """
     data: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""Atomic file writes: a crash mid-write never leaves a half-written file behind."""
+"""Atomic file writes (a crash mid-write never leaves a half-written file behind) and the prompt reader."""
 
 from __future__ import annotations
 
@@ -66,3 +66,39 @@ def atomic_write_folder(final: str | os.PathLike, writers: Sequence[Callable[[Pa
     else:
         tmp.rename(final)
     return final
+
+
+def read_prompts(
+    path: str | os.PathLike | None, dataset: str | None = None, column: str = "prompt", split: str = "test"
+) -> list[str]:
+    """Prompts from a text file (one per line; blank lines and lines starting with ``#`` skipped), a
+    JSONL file (``column`` of each row) or a ``datasets`` name/path + column. The one prompt reader of
+    the toolkit: the online stage and every sweep read prompt files through it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "p.txt"
+        >>> _ = f.write_text("# captions\\na cat\\n\\na dog\\n")
+        >>> read_prompts(f)
+        ['a cat', 'a dog']
+    """
+    if dataset:
+        from datasets import load_dataset
+
+        ds = load_dataset(dataset, split=split)
+        if column not in ds.column_names:
+            raise ValueError(f"{dataset} has no column {column!r}; it has {ds.column_names}: pass --prompts-column")
+        return [str(x) for x in ds[column]]
+    if path is None:
+        raise ValueError("give a prompt file (one prompt per line) or a datasets name")
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    if str(path).endswith(".jsonl"):
+        rows = [json.loads(ln) for ln in lines if ln.strip()]
+        missing = [i for i, r in enumerate(rows) if column not in r]
+        if missing:
+            raise ValueError(f"{path}: row {missing[0] + 1} has no {column!r} field; pass --prompts-column")
+        return [str(r[column]) for r in rows]
+    prompts = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not prompts:
+        raise ValueError(f"{path}: no prompts; write one prompt per line (lines starting with # are comments)")
+    return prompts

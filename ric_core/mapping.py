@@ -26,6 +26,7 @@ its prompt).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,6 +113,31 @@ def _bounds(n: int, low, high, stats: RewardStats | None) -> tuple[np.ndarray, n
     if np.any(high < low):
         raise ValueError(f"each reward's high must be >= its low; got low={low.tolist()} high={high.tolist()}")
     return low, high
+
+
+@dataclass
+class MappingSettings:
+    """The mapping settings both modalities share (config section ``inference``, same YAML keys).
+
+    Example:
+        >>> MappingSettings(mapping="lp", mapping_p=4).validate()
+        >>> MappingSettings(mapping="bogus").validate()
+        Traceback (most recent call last):
+        ...
+        ValueError: inference.mapping must be one of linf, l2, linear, lp, quantile, quantile_linear; got 'bogus'
+    """
+
+    mapping: str = "linf"  # linf | l2 | linear | lp | quantile | quantile_linear (module docstring)
+    mapping_p: float | None = None  # the p of "lp" (>= 1)
+    quantile_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])  # the quantile rules' level range
+
+    def validate(self) -> None:
+        """Raise at config load time what would otherwise fail at the first generation."""
+        if self.mapping not in METHODS:
+            raise ValueError(f"inference.mapping must be one of {', '.join(METHODS)}; got {self.mapping!r}")
+        if self.mapping == "lp" and (self.mapping_p is None or not self.mapping_p >= 1):
+            raise ValueError(f"inference.mapping=lp needs inference.mapping_p >= 1; got {self.mapping_p}")
+        check_levels(self.quantile_levels)
 
 
 def map_preference(

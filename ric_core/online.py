@@ -25,11 +25,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ric_core.io import atomic_write_json, atomic_write_text
+from ric_core.io import atomic_write_json, atomic_write_text, read_prompts
 from ric_core.mors import mors
+from ric_core.online_targets import STRATEGIES, sample_online_targets
 from ric_core.pareto import hypervolume
 from ric_core.stats import RewardStats
-from ric_core.targets import sample_online_targets
 
 
 @dataclass
@@ -42,11 +42,31 @@ class OnlineConfig:
     num_origin_samples: int = 10000  # MORS-filtered offline samples mixed in per iteration
     steps: int = 4000  # fine-tuning steps per iteration
     learning_rate: float = 1e-5  # constant, as the paper's online stage
-    target_strategy: str = "paper"  # ric_core.targets strategy
+    target_strategy: str = "paper"  # ric_core.online_targets strategy
     target_low: float | None = None  # None: the training range of each normalised reward
     target_high: float | None = None
     prompt_file: str | None = None  # one prompt per line; default: the training prompts/captions
     seed: int = 0
+
+    def validate(self) -> None:
+        """Raise at config load time what would otherwise fail after a whole generation phase."""
+        if self.mors_rule not in ("any", "all"):
+            raise ValueError(f"online.mors_rule must be 'any' or 'all'; got {self.mors_rule!r}")
+        if not 0.0 < self.quantile < 1.0:
+            raise ValueError(f"online.quantile must be in (0, 1); got {self.quantile}")
+        if self.target_strategy not in STRATEGIES:
+            raise ValueError(f"online.target_strategy must be one of {STRATEGIES}; got {self.target_strategy!r}")
+        counts = {"iterations": (self.iterations, 0), "num_samples": (self.num_samples, 1)}
+        counts |= {
+            "shard_size": (self.shard_size, 1),
+            "steps": (self.steps, 1),
+            "num_origin_samples": (self.num_origin_samples, 0),
+        }
+        for name, (value, least) in counts.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"online.{name} must be an integer >= {least}; got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"online.learning_rate must be > 0; got {self.learning_rate}")
 
 
 class Policy(Protocol):
@@ -69,15 +89,6 @@ class Policy(Protocol):
     def save(self, path: Path) -> None: ...
 
     def load(self, path: Path) -> None: ...
-
-
-def read_prompt_file(path: str | os.PathLike) -> list[str]:
-    """Prompts, one per line; blank lines ignored; an empty file is a clear error."""
-    lines = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
-    prompts = [ln for ln in lines if ln]
-    if not prompts:
-        raise ValueError(f"prompt file {path} has no prompts (only blank lines); write one prompt per line")
-    return prompts
 
 
 def fault_point(name: str) -> None:
@@ -115,7 +126,7 @@ class OnlineLoop:
 
     Example:
         >>> loop = OnlineLoop(cfg, policy, stats, offline, run_dir)  # doctest: +SKIP
-        >>> loop.run()  # doctest: +SKIP  (safe to call again after a crash)
+        >>> loop.run()  # doctest: +SKIP
     """
 
     def __init__(
@@ -134,7 +145,7 @@ class OnlineLoop:
         self.initial_policy = str(initial_policy)  # the offline adapter the first iteration starts from
         self.dir = Path(run_dir) / "online"
         self.dir.mkdir(parents=True, exist_ok=True)
-        prompts = read_prompt_file(cfg.prompt_file) if cfg.prompt_file else offline.prompts
+        prompts = read_prompts(cfg.prompt_file) if cfg.prompt_file else offline.prompts
         self.prompts = list(prompts)
         if not self.prompts:
             raise ValueError("the online stage has no prompts: the training set is empty and no prompt_file was given")
@@ -156,8 +167,13 @@ class OnlineLoop:
                     f"not {list(self.stats.names)}; use a new output_dir or the same rewards"
                 )
             return state
-        return {"iteration": 0, "phase": "generate", "shards_done": [], "reward_names": list(self.stats.names),
-                "policy": self.initial_policy}  # fmt: skip
+        return {
+            "iteration": 0,
+            "phase": "generate",
+            "shards_done": [],
+            "reward_names": list(self.stats.names),
+            "policy": self.initial_policy,
+        }
 
     def save_state(self, state: dict[str, Any]) -> None:
         atomic_write_json(self.state_path, state)
@@ -191,10 +207,16 @@ class OnlineLoop:
             if ok:
                 raw[ok] = np.asarray(self.policy.score([prompts[sl][j] for j in ok], [outputs[j] for j in ok]))
             rows = [
-                {"id": i, "iteration": it, "prompt": p, "output": o, "targets": t.tolist(),
-                 "raw": None if o is None else r.tolist()}
+                {
+                    "id": i,
+                    "iteration": it,
+                    "prompt": p,
+                    "output": o,
+                    "targets": t.tolist(),
+                    "raw": None if o is None else r.tolist(),
+                }
                 for i, p, o, t, r in zip(ids[sl], prompts[sl], outputs, targets[sl], raw, strict=True)
-            ]  # fmt: skip
+            ]
             _write_jsonl(self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl", rows)
             state["shards_done"] = sorted({*state["shards_done"], shard})
             self.save_state(state)
@@ -219,13 +241,19 @@ class OnlineLoop:
         targets = np.array([r["targets"] for r in pool])
         corr = [_corr(targets[:, k], z[:, k]) for k in range(z.shape[1])]
         return {
-            "iteration": it, "generated": len(pool) + dropped, "dropped": dropped, "kept": int(result.kept.size),
-            "mors_acceptance": result.fraction_kept, "mors_thresholds": result.thresholds.tolist(),
+            "iteration": it,
+            "generated": len(pool) + dropped,
+            "dropped": dropped,
+            "kept": int(result.kept.size),
+            "mors_acceptance": result.fraction_kept,
+            "mors_thresholds": result.thresholds.tolist(),
             "mean_obtained_raw": dict(zip(self.stats.names, raw.mean(0).tolist(), strict=True)),
             "mean_obtained_z": dict(zip(self.stats.names, z.mean(0).tolist(), strict=True)),
-            "hypervolume_z": hypervolume(z, self.stats.z_min), "hypervolume_ref": self.stats.z_min.tolist(),
-            "target_obtained_corr": dict(zip(self.stats.names, corr, strict=True)), "buffer_size": len(buffer),
-        }  # fmt: skip
+            "hypervolume_z": hypervolume(z, self.stats.z_min),
+            "hypervolume_ref": self.stats.z_min.tolist(),
+            "target_obtained_corr": dict(zip(self.stats.names, corr, strict=True)),
+            "buffer_size": len(buffer),
+        }
 
     def training_samples(self, it: int) -> list[dict[str, Any]]:
         """A fresh MORS-filtered random offline subset plus the whole buffer."""
@@ -284,7 +312,12 @@ class OnlineLoop:
                 self.save_state(state)
             if state["phase"] == "fit":
                 self.fit(it, state)
-                state = {**state, "iteration": it + 1, "phase": "generate", "shards_done": [],
-                         "policy": str(self.dir / f"iter{it}" / "policy")}  # fmt: skip
+                state = {
+                    **state,
+                    "iteration": it + 1,
+                    "phase": "generate",
+                    "shards_done": [],
+                    "policy": str(self.dir / f"iter{it}" / "policy"),
+                }
                 self.save_state(state)
         return _read_jsonl(self.dir / "metrics.jsonl")

@@ -201,27 +201,3 @@ class RewardStats:
         if not path.exists():
             raise FileNotFoundError(f"no reward statistics at {path}; a RiC checkpoint holds reward_stats.json")
         return cls.from_dict(json.loads(path.read_text()))
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 0, ties sharing their average rank."""
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x), dtype=np.float64)
-    ranks[order] = np.arange(len(x))
-    for value in np.unique(x):
-        tie = x == value
-        ranks[tie] = ranks[tie].mean()
-    return ranks
-
-
-def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
-    """Spearman rank correlation (ties averaged); NaN when either side is constant.
-
-    Example:
-        >>> round(spearman([1, 2, 3, 4], [10, 20, 30, 25]), 6)
-        0.8
-    """
-    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])

@@ -16,10 +16,10 @@ import numpy as np
 from ric_core.grids import paper_grid
 from ric_core.mapping import map_preference
 from ric_core.mors import mors
+from ric_core.online_targets import sample_online_targets
 from ric_core.pareto import hypervolume
 from ric_core.stats import RewardStats
 from ric_core.tags import format_tags
-from ric_core.targets import sample_online_targets
 
 
 def make_pool(n: int, rng: np.random.Generator) -> np.ndarray:

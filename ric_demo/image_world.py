@@ -16,8 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 70, 220), "yellow": (230, 210, 40),
-           "magenta": (200, 50, 200), "cyan": (40, 200, 210)}  # fmt: skip
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (50, 70, 220),
+    "yellow": (230, 210, 40),
+    "magenta": (200, 50, 200),
+    "cyan": (40, 200, 210),
+}
 BACKGROUNDS = {"white": (245, 245, 245), "grey": (128, 128, 128), "black": (15, 15, 15)}
 SHAPES = ("square", "circle", "cross")
 SIZE = 16
@@ -26,8 +32,14 @@ SIZE = 16
 # stripe levels were all "plain" and the top of the sweep was a plateau decided by noise).
 FLAT_SHARE, CONTRAST = 0.0, (0.0, 0.75)
 REWARDS = [{"name": "jpeg_compressibility", "size": 64}, "toy_stripes"]
-HELD_OUT = [("cyan", "circle", "grey"), ("yellow", "square", "black"), ("red", "cross", "white"),
-            ("blue", "circle", "white"), ("green", "cross", "grey"), ("magenta", "square", "black")]  # fmt: skip
+HELD_OUT = [
+    ("cyan", "circle", "grey"),
+    ("yellow", "square", "black"),
+    ("red", "cross", "white"),
+    ("blue", "circle", "white"),
+    ("green", "cross", "grey"),
+    ("magenta", "square", "black"),
+]
 
 
 def caption(colour: str, shape: str, bg: str) -> str:
@@ -139,8 +151,8 @@ def pretrain_base(data: Path, model_dir: Path, steps: int, seed: int, batch_size
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    from ric_diffusion.cache import image_transform
     from ric_diffusion.config import ModelConfig
+    from ric_diffusion.latent_cache import image_transform
     from ric_diffusion.models import load_components
     from ric_diffusion.train import diffusion_target
 

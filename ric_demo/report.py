@@ -1,90 +1,75 @@
-"""Sweep metrics and the demo's artefacts: results.csv, summary.json, pareto.png, grids and tables."""
+"""The demo's own artefacts, read from the shared sweep's files: image grid, text samples, table."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ric_core.io import atomic_write_json
-from ric_core.pareto import hypervolume
-from ric_core.stats import RewardStats, spearman
+from ric_eval.table import ResultsTable
 
 
-def sweep_metrics(
-    w1: np.ndarray, means: np.ndarray, stats: RewardStats, compliance: np.ndarray, ref: np.ndarray
-) -> dict[str, Any]:
-    """One model's sweep: means (P, K) raw per preference -> Spearman, hypervolume (z units), compliance."""
-    z = stats.normalize(means)
-    return {
-        "mean_rewards": {n: [round(float(v), 6) for v in means[:, k]] for k, n in enumerate(stats.names)},
-        "spearman_w1_reward1": round(spearman(w1, means[:, 0]), 6),
-        "spearman_w1_reward2": round(spearman(w1, means[:, 1]), 6),
-        "hypervolume": round(hypervolume(z, ref), 6),
-        "compliance": [round(float(c), 6) for c in compliance],
-        "min_compliance": round(float(np.min(compliance)), 6),
-    }
+def _first_per_preference(folder: Path, summary: dict[str, Any], model: str) -> dict[str, list[dict[str, Any]]]:
+    """Rows of ``model`` per preference (grid order), first seed and sample, by prompt index."""
+    rows = ResultsTable(folder / "results.csv", summary["reward_names"]).rows()
+    out = {}
+    for key in summary["models"][model]["preferences"]:
+        sel = [r for r in rows if r["model"] == model and r["preference"] == key and r["sample"] == 0]
+        out[key] = sorted(sel, key=lambda r: r["prompt_index"])
+    return out
 
 
-def write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    fields = list(dict.fromkeys(k for r in rows for k in r))  # the union, in first-seen order
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def plot_pareto(path: Path, worlds: dict[str, dict[str, Any]]) -> None:
-    """One panel per world: each model's mean rewards over the preference sweep (normalised units)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(worlds), figsize=(5.5 * len(worlds), 4.6), squeeze=False)
-    styles = {"ric": ("o-", "RiC (offline)"), "ric_online": ("s-", "RiC + 1 online iteration"),
-              "baseline": ("x:", "unconditioned baseline")}  # fmt: skip
-    for ax, (world, info) in zip(axes[0], worlds.items(), strict=True):
-        names = info["reward_names"]
-        for model, (style, label) in styles.items():
-            if model not in info["models"]:
-                continue
-            m = info["models"][model]
-            z = np.array(m["mean_rewards_z"])
-            ax.plot(z[:, 0], z[:, 1], style, label=f"{label} (HV {m['hypervolume']:.2f})")
-            if model == "ric_online":
-                for (x, y), w in zip(z, info["w1"], strict=True):
-                    ax.annotate(f"{w:.1f}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel(f"{names[0]} (normalised)")
-        ax.set_ylabel(f"{names[1]} (normalised)")
-        ax.set_title(f"{world} world: mean reward per preference (labels: w1)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def image_grid(path: Path, images: list[list[Any]], scale: int = 4) -> None:
-    """Rows = preferences, columns = prompts; nearest-neighbour upscaled so small images are visible."""
+def image_grid(path: Path, folder: Path, summary: dict[str, Any], model: str = "ric_online", scale: int = 4) -> None:
+    """Rows = preferences (w1 = 1 at the top), columns = held-out captions; nearest-neighbour upscaled."""
     from PIL import Image
 
-    rows = [np.concatenate([np.asarray(im.convert("RGB")) for im in row], axis=1) for row in images]
-    grid = np.concatenate(rows, axis=0)
-    img = Image.fromarray(grid)
+    per_pref = _first_per_preference(folder, summary, model)
+    rows = [
+        np.concatenate([np.asarray(Image.open(folder / r["output"]).convert("RGB")) for r in sel], axis=1)
+        for sel in per_pref.values()
+    ]
+    img = Image.fromarray(np.concatenate(rows, axis=0))
     img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
 
 
-def text_table(path: Path, w1: np.ndarray, samples: list[list[str]], means: np.ndarray, names: tuple[str, ...]) -> None:
+def text_samples(path: Path, folder: Path, summary: dict[str, Any], model: str = "ric_online") -> None:
+    """One sample per preference (the first product) with the preference's mean rewards."""
+    names = summary["reward_names"]
     lines = [f"| w1 | mean {names[0]} | mean {names[1]} | sample |", "|---|---|---|---|"]
-    for w, row, m in zip(w1, samples, means, strict=True):
-        lines.append(f"| {w:.1f} | {m[0]:.2f} | {m[1]:.2f} | {row[0].replace('|', '/')} |")
+    for key, sel in _first_per_preference(folder, summary, model).items():
+        mean = summary["models"][model]["preferences"][key]["mean"]
+        text = sel[0]["output"].replace("|", "/").replace("\n", " ")
+        lines.append(f"| {key.split(',')[0]} | {mean[names[0]]:.2f} | {mean[names[1]]:.2f} | {text} |")
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    atomic_write_json(path, summary)
+def table_rows(worlds: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per world and model: steering per reward, hypervolume, worst-preference quality."""
+    out = []
+    for world, s in worlds.items():
+        quality = next(iter(s.get("quality_measures", {})), None)
+        for model, m in s["models"].items():
+            rho = [m["steering"][n] for n in s["reward_names"]]
+            q = m.get("quality", {}).get(quality, {}) if quality else {}
+            out.append(
+                {
+                    "world": world,
+                    "model": model,
+                    "spearman": rho,
+                    "hypervolume": m["hypervolume"],
+                    "quality": quality,
+                    "worst_quality": q.get("worst_preference"),
+                }
+            )
+    return out
+
+
+def print_table(worlds: dict[str, dict[str, Any]], out: Path) -> None:
+    print(f"\n {'world':6s} {'model':11s} {'spearman(w_k, r_k)':>20s} {'hypervolume':>12s}  worst-preference quality")
+    for r in table_rows(worlds):
+        rho = " / ".join("-" if x is None else f"{x:.3f}" for x in r["spearman"])
+        q = "-" if r["worst_quality"] is None else f"{r['worst_quality']:.3f} ({r['quality']})"
+        print(f" {r['world']:6s} {r['model']:11s} {rho:>20s} {r['hypervolume']:12.4g}  {q}")
+    print("\nhypervolume: raw reward units, against each world's reference point (summary.json)")
+    print(f"artefacts in {out}: summary.json, pareto.png, image_grid.png, text_samples.md; per world results.csv")

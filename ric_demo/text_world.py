@@ -15,12 +15,31 @@ from pathlib import Path
 
 import numpy as np
 
-PRODUCTS = ["kettle", "lamp", "backpack", "blender", "chair", "toaster", "jacket", "keyboard",
-            "umbrella", "headphones", "desk", "mug"]  # fmt: skip
+PRODUCTS = [
+    "kettle",
+    "lamp",
+    "backpack",
+    "blender",
+    "chair",
+    "toaster",
+    "jacket",
+    "keyboard",
+    "umbrella",
+    "headphones",
+    "desk",
+    "mug",
+]
 HELD_OUT = ["umbrella", "headphones", "desk", "mug"]  # never in the RiC fine-tune; seen in pre-training
-POSITIVE = ["I love this {p}.", "The {p} works great.", "It is an excellent {p}.", "The build is superb.",
-            "I recommend it to friends.", "The design is beautiful.", "It feels sturdy.",
-            "It is a fantastic buy."]  # fmt: skip
+POSITIVE = [
+    "I love this {p}.",
+    "The {p} works great.",
+    "It is an excellent {p}.",
+    "The build is superb.",
+    "I recommend it to friends.",
+    "The design is beautiful.",
+    "It feels sturdy.",
+    "It is a fantastic buy.",
+]
 NEUTRAL = ["It arrived on Tuesday.", "The box was brown.", "I use it every morning.", "It came with a manual."]
 REWARDS = ["toy_sentiment", "toy_brevity"]
 
@@ -69,10 +88,12 @@ def build_tokenizer(texts: list[str], out: Path) -> None:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
-                                                       initial_alphabet=alphabet))  # fmt: skip
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                  model_max_length=256)  # fmt: skip
+    bpe.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"], initial_alphabet=alphabet)
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>", model_max_length=256
+    )
     tok.save_pretrained(out)
 
 
@@ -83,9 +104,17 @@ def pretrain(texts: list[str], tok_dir: Path, out: Path, steps: int, seed: int) 
 
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(tok_dir)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=128, n_inner=256, n_layer=2, n_head=4,
-                     activation_function="gelu", bos_token_id=tok.bos_token_id,
-                     eos_token_id=tok.eos_token_id)  # fmt: skip
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=256,
+        n_embd=128,
+        n_inner=256,
+        n_layer=2,
+        n_head=4,
+        activation_function="gelu",
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = GPT2LMHeadModel(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
     warmup = max(1, steps // 10)

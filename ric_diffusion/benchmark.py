@@ -20,16 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ric_core.sweep import (
-    PerPreferenceRuns,
-    add_compute,
-    read_compute,
-    run_benchmark,
-    soup_weights,
-    sweep_arg_parser,
-)
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.pipeline import RiCDiffusionPipeline
+from ric_eval.cli import run_benchmark, sweep_arg_parser
+from ric_eval.compute import add_compute, read_compute
+from ric_eval.sweep import PerPreferenceRuns, soup_weights
 
 PROMPTS = Path(__file__).parent / "prompts" / "everyday.txt"
 
@@ -42,8 +37,13 @@ class _Common:
 
     def _call(self, pipe: RiCDiffusionPipeline, prompts, preference, seeds) -> Any:
         gens = [torch.Generator().manual_seed(s) for s in seeds]
-        return pipe(prompts, preference=list(preference), generator=gens, num_inference_steps=self.steps,
-                    guidance_scale=self.guidance)  # fmt: skip
+        return pipe(
+            prompts,
+            preference=list(preference),
+            generator=gens,
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance,
+        )
 
 
 class RiCModel(_Common):
@@ -53,6 +53,7 @@ class RiCModel(_Common):
         super().__init__(steps, guidance)
         self.ckpt = resolve_checkpoint(path)
         self.pipe = RiCDiffusionPipeline.from_checkpoint(self.ckpt, device=device)
+        self.preference_free = self.pipe.conditioner.strategy == "none"  # one pass serves every preference
 
     def covers(self, preference: Sequence[float]) -> bool:
         return True
@@ -103,12 +104,14 @@ class SoupModel(_Common):
 
 
 def per_preference_model(root: str | os.PathLike, device: str = "cpu", steps=None, guidance=None) -> PerPreferenceRuns:
-    """One checkpoint per preference (``DIR/*/preference.json``), e.g. ``ric_diffusion.morlhf``'s runs."""
+    """One checkpoint per preference (``DIR/*/preference.json``), e.g. ``ric_diffusion.reward_filtered_sft``'s runs."""
     return PerPreferenceRuns(root, lambda run: RiCModel(run, device, steps, guidance), resolve_checkpoint)
 
 
 class BaseModel(_Common):
     """The untouched base model (a diffusers folder or hub id; a folder without ``vae/`` is pixel space)."""
+
+    preference_free = True
 
     def __init__(self, path: str, device: str = "cpu", steps=None, guidance=None):
         super().__init__(steps or 50, guidance or 7.5)  # diffusers' defaults: a base folder has no RiC config
@@ -176,15 +179,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """The sweep from the command line's arguments; returns the summary (also in ``--out/summary.json``)."""
     from rewards import reward_set_from_config
 
     args = parse_args(argv)
     out = Path(args.out)
 
     def score(rewards: Any, ps: list[str], images: list[Any]) -> np.ndarray:
-        inputs = {"images": images, **({"prompts": ps} if "prompts" in rewards.inputs else {})}
-        return rewards(**inputs).values
+        return rewards(images=images, prompts=ps).values  # each reward gets only the inputs it declares
 
     def store(model: str, key: str, pi: int, seed: int, s: int, image: Any) -> str:
         rel = Path("images") / model / key.replace(",", "_") / f"p{pi:04d}_s{seed}_{s}.png"
@@ -192,12 +195,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         image.save(out / rel)
         return str(rel)
 
-    summary, table = run_benchmark(args, str(PROMPTS), reward_set_from_config,
-                                   lambda spec: load_model(spec, args.device, args.steps, args.guidance_scale),
-                                   score, store)  # fmt: skip
+    summary, table = run_benchmark(
+        args,
+        str(PROMPTS),
+        reward_set_from_config,
+        lambda spec: load_model(spec, args.device, args.steps, args.guidance_scale),
+        score,
+        store,
+    )
     preference_grids(out, table.rows())
     return summary
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``ric-diffusion-benchmark`` console script: 0 on success."""
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

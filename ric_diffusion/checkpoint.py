@@ -4,7 +4,7 @@
         pytorch_lora_weights.safetensors   the UNet LoRA (stock diffusers load_lora_weights format)
         conditioner.safetensors + .json    the reward conditioner
         reward_stats.json                  ric_core statistics (names, order, quantiles)
-        config.json                        the resolved training config
+        ric_config.json                    the resolved training config (ric_core.checkpoints)
         ema/                               EMA copies of the two weight files (when EMA is on)
         training_state/                    optimizer (safetensors + JSON), scheduler, RNG, step
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,30 +23,26 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ric_core.checkpoints import STATS_FILE, has_config
+from ric_core.checkpoints import checkpoint_dirs as core_checkpoint_dirs
+from ric_core.checkpoints import resolve_checkpoint as core_resolve
 from ric_core.io import atomic_write_folder as write_folder
 from ric_core.io import atomic_write_json
 
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+def is_checkpoint(p: Path) -> bool:
+    """A complete diffusion checkpoint: statistics, config and the LoRA weights."""
+    return (p / STATS_FILE).is_file() and has_config(p) and (p / "pytorch_lora_weights.safetensors").is_file()
 
 
 def checkpoint_dirs(root: str | os.PathLike) -> list[Path]:
     """Complete checkpoint folders under ``root``, oldest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _CKPT.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return core_checkpoint_dirs(root, is_checkpoint)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """A checkpoint folder from itself or from a run folder (its latest checkpoint)."""
-    p = Path(path)
-    if (p / "config.json").exists() and (p / "reward_stats.json").exists():
-        return p
-    found = checkpoint_dirs(p)
-    if not found:
-        raise FileNotFoundError(f"no RiC checkpoint at {p} (expected a checkpoint-<step> folder or a run folder)")
-    return found[-1]
+    return core_resolve(path, is_checkpoint, "RiC diffusion")
 
 
 def write_checkpoint(root: str | os.PathLike, step: int, writers: list[Any], limit: int | None = None) -> Path:

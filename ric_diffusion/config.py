@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ric_core.mapping import check_levels
+from ric_core.mapping import MappingSettings
 from ric_core.online import OnlineConfig
 
 
@@ -84,10 +84,7 @@ class TrainConfig:
 
 
 @dataclass
-class InferenceConfig:
-    mapping: str = "linf"  # ric_core mapping: linf | l2 | linear | lp | quantile
-    mapping_p: float | None = None  # for "lp"
-    quantile_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])  # quantile mappings' level range
+class InferenceConfig(MappingSettings):  # mapping, mapping_p, quantile_levels: shared with ric_text
     num_inference_steps: int = 50
     guidance_scale: float = 7.5
 
@@ -117,8 +114,7 @@ class DiffusionConfig:
             raise ValueError(f"RiC needs at least 2 rewards; got {self.rewards}")
         if self.train.max_steps < 1 or self.train.batch_size < 1:
             raise ValueError("train.max_steps and train.batch_size must be >= 1")
-        if self.online.mors_rule not in ("any", "all"):
-            raise ValueError(f"online.mors_rule must be 'any' or 'all'; got {self.online.mors_rule!r}")
         if self.train.report_to not in ("tensorboard", "wandb", "none"):
             raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")
-        check_levels(self.inference.quantile_levels)  # fail at load time, not at the first generation
+        self.inference.validate()  # fail at load time, not at the first generation
+        self.online.validate()  # ... nor after a whole generation phase

@@ -40,18 +40,30 @@ def main(argv: list[str] | None = None) -> list[Path]:
         args.checkpoint, base_model=args.base_model, device=args.device, use_ema=args.ema
     )
     out = pipe(
-        args.prompt, preference=args.preference, rewards=args.rewards, mapping=args.mapping,
-        num_images_per_prompt=args.num_images, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
-        reward_guidance_scale=args.reward_guidance_scale, seed=args.seed,
-    )  # fmt: skip
+        args.prompt,
+        preference=args.preference,
+        rewards=args.rewards,
+        mapping=args.mapping,
+        num_images_per_prompt=args.num_images,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale,
+        reward_guidance_scale=args.reward_guidance_scale,
+        seed=args.seed,
+    )
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, image in enumerate(out.images):
         paths.append(folder / f"{i // args.num_images:03d}_{i % args.num_images:02d}.png")
         image.save(paths[-1])
-    meta = {"prompts": args.prompt, "reward_names": list(pipe.reward_names), "targets": out.targets.tolist(),
-            "preference": args.preference, "seed": args.seed, "files": [p.name for p in paths]}  # fmt: skip
+    meta = {
+        "prompts": args.prompt,
+        "reward_names": list(pipe.reward_names),
+        "targets": out.targets.tolist(),
+        "preference": args.preference,
+        "seed": args.seed,
+        "files": [p.name for p in paths],
+    }
     atomic_write_json(folder / "generation.json", meta)
     print(json.dumps({"targets": dict(zip(pipe.reward_names, out.targets.tolist(), strict=True)), "out": str(folder)}))
     return paths

@@ -1,4 +1,4 @@
-"""Stable Diffusion components: loading, the pixel-space stand-in VAE, LoRA, and tiny models for tests.
+"""Stable Diffusion components: loading, the pixel-space stand-in VAE and LoRA.
 
 Everything loads with the stock ``from_pretrained`` of diffusers/transformers; the LoRA is peft's,
 added with ``unet.add_adapter`` and saved in the format ``StableDiffusionPipeline.load_lora_weights``
@@ -94,10 +94,16 @@ def build_pipeline(comps: Components, scheduler: Any = None) -> StableDiffusionP
 
     sched = scheduler or DDIMScheduler.from_config(comps.noise_scheduler.config)
     pipe = StableDiffusionPipeline(
-        vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer, unet=comps.unet,
-        scheduler=sched, safety_checker=None, feature_extractor=None, image_encoder=None,
+        vae=comps.vae,
+        text_encoder=comps.text_encoder,
+        tokenizer=comps.tokenizer,
+        unet=comps.unet,
+        scheduler=sched,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
         requires_safety_checker=False,
-    )  # fmt: skip
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -136,56 +142,3 @@ def load_lora_into(unet: UNet2DConditionModel, ckpt_dir: str | os.PathLike) -> N
     result = set_peft_model_state_dict(unet, state)
     if getattr(result, "unexpected_keys", None):
         raise ValueError(f"{ckpt_dir}: LoRA keys do not match this UNet: {result.unexpected_keys[:5]}")
-
-
-def make_tiny_sd(
-    out_dir: str | os.PathLike,
-    pixel_space: bool = False,
-    sample_size: int = 16,
-    seed: int = 0,
-    beta_schedule: str = "scaled_linear",
-    model_max_length: int = 77,
-    prediction_type: str = "epsilon",
-) -> Path:
-    """Save a tiny Stable Diffusion folder (random weights, real formats) for tests and small worlds.
-
-    Latent space: 32x32 images through a tiny VAE (16x16 latents). Pixel space: a 3-channel UNet on
-    ``sample_size`` pixels and no VAE folder. The tokenizer is OpenAI CLIP's, rebuilt offline;
-    ``model_max_length`` below 77 shortens every caption (cheaper cross-attention for short captions).
-    """
-    from diffusers import DDIMScheduler
-    from transformers import CLIPTextConfig
-
-    from rewards.clip_tokenizer import build_clip_tokenizer
-
-    torch.manual_seed(seed)
-    out = Path(out_dir)
-    channels = 3 if pixel_space else 4
-    unet = UNet2DConditionModel(
-        sample_size=sample_size, in_channels=channels, out_channels=channels, block_out_channels=(32, 64),
-        layers_per_block=1, norm_num_groups=8, attention_head_dim=4, cross_attention_dim=32,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    )  # fmt: skip
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=49408,
-            bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-        )
-    )  # fmt: skip
-    scheduler = DDIMScheduler(
-        beta_schedule=beta_schedule, beta_start=0.00085, beta_end=0.012, clip_sample=pixel_space, steps_offset=1,
-        prediction_type=prediction_type,
-    )  # fmt: skip
-    tokenizer = build_clip_tokenizer(model_max_length=model_max_length)
-    if pixel_space:  # no VAE: save the parts; load_components() puts the IdentityVAE in
-        for name, part in (("unet", unet), ("text_encoder", text_encoder), ("tokenizer", tokenizer)):
-            part.save_pretrained(out / name)
-        scheduler.save_pretrained(out / "scheduler")
-        return out
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-    )  # fmt: skip
-    comps = Components(unet, vae, text_encoder, tokenizer, scheduler)
-    build_pipeline(comps, scheduler).save_pretrained(out)  # model_index.json: a plain diffusers folder
-    return out

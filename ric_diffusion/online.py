@@ -15,8 +15,8 @@ import torch
 
 from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
-from ric_diffusion.cache import TrainCache, build_cache, concat_caches
 from ric_diffusion.data import Record, RecordSet
+from ric_diffusion.latent_cache import TrainCache, build_cache, concat_caches
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 
 
@@ -54,8 +54,7 @@ class DiffusionPolicy:
         from PIL import Image
 
         images = [Image.open(p).convert("RGB") for p in outputs]
-        inputs = {"images": images, **({"prompts": prompts} if "prompts" in self.rewards.inputs else {})}
-        return self.rewards(**inputs).values
+        return self.rewards(images=images, prompts=prompts).values  # each reward gets only what it declares
 
     def fit(
         self,
@@ -104,9 +103,14 @@ def run_online(
         trainer, lambda: reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size), cache, records
     )
     loop = OnlineLoop(
-        cfg.online, policy, trainer.stats, offline, trainer.out, initial_policy=offline_ckpt,
+        cfg.online,
+        policy,
+        trainer.stats,
+        offline,
+        trainer.out,
+        initial_policy=offline_ckpt,
         reward_names=reward_names(cfg.rewards),
-    )  # fmt: skip
+    )
     loop.run(on_iteration=lambda m: acc.log({f"online/{k}": v for k, v in _flat(m).items()}, step=m["iteration"]))
     state = loop.load_state()
     policy.load(Path(state["policy"]))

@@ -13,7 +13,6 @@ with a null reward condition. A thin UNet wrapper adds that third branch inside 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ric_core.checkpoints import read_config
 from ric_core.config import from_dict
 from ric_core.mapping import resolve_targets
 from ric_core.stats import RewardStats
@@ -92,7 +92,7 @@ class RiCDiffusionPipeline:
         use_ema: bool = False,
     ) -> RiCDiffusionPipeline:
         ckpt = resolve_checkpoint(path)
-        config = from_dict(DiffusionConfig, json.loads((ckpt / "config.json").read_text()))
+        config = from_dict(DiffusionConfig, read_config(ckpt))
         if base_model:
             config.model = dataclasses.replace(config.model, pretrained=base_model)
         weights = ckpt / "ema" if use_ema else ckpt
@@ -177,10 +177,16 @@ class RiCDiffusionPipeline:
         if generator is None and seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(seed)
         kwargs = dict(
-            prompt_embeds=full.to(dtype), negative_prompt_embeds=uncond.to(dtype), num_inference_steps=steps,
-            guidance_scale=g, num_images_per_prompt=num_images_per_prompt, generator=generator,
-            height=height, width=width, output_type=output_type,
-        )  # fmt: skip
+            prompt_embeds=full.to(dtype),
+            negative_prompt_embeds=uncond.to(dtype),
+            num_inference_steps=steps,
+            guidance_scale=g,
+            num_images_per_prompt=num_images_per_prompt,
+            generator=generator,
+            height=height,
+            width=width,
+            output_type=output_type,
+        )
         if gr == g:
             images = self.pipe(**kwargs).images
         else:

@@ -1,22 +1,29 @@
 """Relabelling: score every training image with the configured rewards, cached by image key.
 
-Raw scores go to a parquet table (``rewards.cache.ScoreCache``: one row per image key, one column
+Raw scores go to a parquet table (``rewards.score_cache.ScoreCache``: one row per image key, one column
 per reward) written atomically after every chunk, so a rerun or a resumed run never scores an image
 twice. Unreadable images are skipped and listed in a report, never a crash mid-run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from rewards import RewardSet
-from rewards.cache import ScoreCache
+from rewards import RewardSet, reward_names, reward_set_from_config
+from rewards.score_cache import ScoreCache
 from ric_core.io import atomic_write_json
-from ric_diffusion.data import RecordSet
+from ric_core.stats import RewardStats
+from ric_diffusion.config import DiffusionConfig
+from ric_diffusion.data import RecordSet, load_records
+
+logger = logging.getLogger("ric_diffusion.relabel")
 
 
 @dataclass
@@ -51,7 +58,6 @@ def relabel(
     report = RelabelReport(total=len(records))
     todo = [i for i, r in enumerate(records.records) if r.key not in cache]
     report.from_cache = len(records) - len(todo)
-    needs_prompts = "prompts" in reward_set.inputs
     bar = tqdm(total=len(todo), desc="relabel", unit="img", disable=len(todo) == 0)
     for start in range(0, len(todo), chunk_size):
         images, keys, prompts = [], [], []
@@ -65,8 +71,7 @@ def relabel(
             keys.append(rec.key)
             prompts.append(rec.caption)
         if images:
-            inputs = {"images": images, **({"prompts": prompts} if needs_prompts else {})}
-            cache.update(keys, reward_set(**inputs).values)
+            cache.update(keys, reward_set(images=images, prompts=prompts).values)  # rewards take what they declare
             report.scored_now += len(keys)
         bar.update(len(todo[start : start + chunk_size]))
     bar.close()
@@ -76,3 +81,25 @@ def relabel(
 
 def write_report(report: RelabelReport, path: str | os.PathLike) -> None:
     atomic_write_json(path, {"summary": report.summary(), **report.__dict__})
+
+
+def prepare_offline_data(cfg: DiffusionConfig, acc: Any) -> tuple[RecordSet, np.ndarray, RewardStats]:
+    """Records, raw scores (N, K) of the readable ones and statistics; relabelling on the main process."""
+    out = Path(cfg.train.output_dir)
+    records = load_records(cfg.data)
+    score_cache = out / "relabel" / "scores.parquet"
+    if acc.is_main_process:
+        reward_set = reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size)
+        raw, kept, report = relabel(records, reward_set, score_cache)
+        write_report(report, out / "relabel" / "report.json")
+        logger.warning(report.summary())
+        for s in report.skipped:
+            logger.warning("skipped %s: %s", s["key"], s["reason"])
+        RewardStats.from_scores(raw, reward_set.names).save(out / "relabel" / "reward_stats.json")
+    acc.wait_for_everyone()
+    if not acc.is_main_process:  # everything is cached now: read it back, no reward model needed
+        raw, kept = cached_scores(records, reward_names(cfg.rewards), score_cache)
+    stats = RewardStats.load(out / "relabel" / "reward_stats.json")
+    if len(kept) == 0:
+        raise ValueError(f"no readable image in {cfg.data.source}; see {out / 'relabel' / 'report.json'}")
+    return records.subset(kept), raw, stats

@@ -24,11 +24,10 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
-from rewards import reward_names, reward_set_from_config
+from ric_core.checkpoints import CONFIG_FILE
 from ric_core.config import parse_cli, to_dict
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
-from ric_diffusion.cache import TrainCache, build_cache, fingerprint, load_cache, save_cache
 from ric_diffusion.checkpoint import (
     checkpoint_dirs,
     load_state_dict,
@@ -40,9 +39,10 @@ from ric_diffusion.checkpoint import (
 )
 from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
-from ric_diffusion.data import RecordSet, load_records
+from ric_diffusion.latent_cache import TrainCache, cached_tensors
 from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
-from ric_diffusion.relabel import cached_scores, relabel, write_report
+from ric_diffusion.relabel import prepare_offline_data
+from ric_eval.compute import compute_record
 
 logger = logging.getLogger("ric_diffusion.train")
 
@@ -107,12 +107,11 @@ class DiffusionTrainer:
         """A fresh AdamW at a constant rate (the online stage), keeping the same adapter."""
         from diffusers.optimization import get_scheduler
 
-        self.cfg.train.learning_rate = learning_rate
-        opt = self._make_optimizer()
+        opt = self._make_optimizer(learning_rate)  # the saved config keeps what the user asked for
         self.optimizer = self.acc.prepare(opt)
         self.lr_scheduler = self.acc.prepare(get_scheduler("constant", self.optimizer))
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self, learning_rate: float | None = None) -> torch.optim.Optimizer:
         tc = self.cfg.train
         opt_cls = torch.optim.AdamW
         if tc.use_8bit_adam:
@@ -122,9 +121,12 @@ class DiffusionTrainer:
 
             opt_cls = bnb.optim.AdamW8bit
         return opt_cls(
-            self.params, lr=tc.learning_rate, betas=(tc.adam_beta1, tc.adam_beta2),
-            weight_decay=tc.adam_weight_decay, eps=tc.adam_epsilon,
-        )  # fmt: skip
+            self.params,
+            lr=tc.learning_rate if learning_rate is None else learning_rate,
+            betas=(tc.adam_beta1, tc.adam_beta2),
+            weight_decay=tc.adam_weight_decay,
+            eps=tc.adam_epsilon,
+        )
 
     # ---- data order: a seeded permutation per epoch, so a resumed run sees the same batches -----
     def batch_indices(self, micro_step: int, n: int) -> np.ndarray:
@@ -199,10 +201,14 @@ class DiffusionTrainer:
     # ---- checkpoints ----------------------------------------------------------------------------
     def compute_record(self) -> dict[str, Any]:
         tc = self.cfg.train
-        samples = self.total_steps * tc.batch_size * tc.gradient_accumulation_steps * self.acc.num_processes
-        wall = round(time.time() - self.start_time, 3)
-        return {"optimizer_steps": self.total_steps, "samples": samples, "unet_forward_backward": samples,
-                "generated_samples": self.generated, "wall_time_s": wall}  # fmt: skip
+        return compute_record(
+            self.total_steps,
+            tc.batch_size,
+            tc.gradient_accumulation_steps,
+            self.acc.num_processes,
+            self.generated,
+            self.start_time,
+        )
 
     def write_weights(self, d: Path) -> None:
         """LoRA + conditioner into folder ``d``."""
@@ -212,7 +218,7 @@ class DiffusionTrainer:
     def write_meta(self, d: Path) -> None:
         """Statistics, resolved config and compute record into folder ``d``."""
         self.stats.save(d / "reward_stats.json")
-        atomic_write_json(d / "config.json", to_dict(self.cfg))
+        atomic_write_json(d / CONFIG_FILE, to_dict(self.cfg))
         atomic_write_json(d / "compute.json", self.compute_record())
 
     def load_weights(self, d: Path) -> None:
@@ -274,59 +280,15 @@ class DiffusionTrainer:
         writer = self.acc.get_tracker("tensorboard", unwrap=True)
         k = self.stats.num_rewards
         for w in np.eye(k).tolist() + [[1.0 / k] * k]:
-            out = pipe(self.cfg.train.sample_prompts, preference=w, num_inference_steps=self.cfg.train.sample_steps,
-                       seed=0, output_type="np")  # fmt: skip
+            out = pipe(
+                self.cfg.train.sample_prompts,
+                preference=w,
+                num_inference_steps=self.cfg.train.sample_steps,
+                seed=0,
+                output_type="np",
+            )
             tag = "samples/targets_" + "_".join(f"{t:+.1f}" for t in out.targets)
             writer.add_images(tag, np.stack(out.images), self.step, dataformats="NHWC")
-
-
-def prepare_offline_data(
-    cfg: DiffusionConfig, acc: Accelerator, comps: Components
-) -> tuple[RecordSet, np.ndarray, RewardStats]:
-    """Records, raw scores (N, K) of the readable ones and statistics; relabelling on the main process."""
-    out = Path(cfg.train.output_dir)
-    records = load_records(cfg.data)
-    score_cache = out / "relabel" / "scores.parquet"
-    if acc.is_main_process:
-        reward_set = reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size)
-        raw, kept, report = relabel(records, reward_set, score_cache)
-        write_report(report, out / "relabel" / "report.json")
-        logger.warning(report.summary())
-        for s in report.skipped:
-            logger.warning("skipped %s: %s", s["key"], s["reason"])
-        RewardStats.from_scores(raw, reward_set.names).save(out / "relabel" / "reward_stats.json")
-    acc.wait_for_everyone()
-    if not acc.is_main_process:  # everything is cached now: read it back, no reward model needed
-        raw, kept = cached_scores(records, reward_names(cfg.rewards), score_cache)
-    stats = RewardStats.load(out / "relabel" / "reward_stats.json")
-    if len(kept) == 0:
-        raise ValueError(f"no readable image in {cfg.data.source}; see {out / 'relabel' / 'report.json'}")
-    return records.subset(kept), raw, stats
-
-
-def cached_tensors(
-    cfg: DiffusionConfig,
-    acc: Accelerator,
-    comps: Components,
-    trainer: DiffusionTrainer,
-    records: RecordSet,
-    z: np.ndarray,
-) -> TrainCache:
-    """Build (main process) or load the latent/text cache for these records and rewards."""
-    cc = cfg.conditioning
-    key = fingerprint({
-        "model": cfg.model.pretrained, "pixel": cfg.model.pixel_space, "res": cfg.data.resolution,
-        "strategy": cc.strategy, "tags": cc.tag_template, "keys": [r.key for r in records.records],
-        "captions": [r.caption for r in records.records],
-        "z": np.round(z, 1).tolist() if cc.strategy == "text" else None,
-    })  # fmt: skip
-    path = Path(cfg.train.output_dir) / "cache" / f"train-{key}.safetensors"
-    if acc.is_main_process and not path.exists():
-        save_cache(
-            build_cache(records, z, comps, trainer.conditioner, cfg.data.resolution, cfg.train.cache_batch_size), path
-        )
-    acc.wait_for_everyone()
-    return load_cache(path)
 
 
 def diffusion_target(sched: Any, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -353,11 +315,11 @@ def run(cfg: DiffusionConfig) -> TrainResult:
     )
     set_seed(tc.seed)  # LoRA and conditioner initialisation
     comps = load_components(cfg.model)
-    records, raw, stats = prepare_offline_data(cfg, acc, comps)
+    records, raw, stats = prepare_offline_data(cfg, acc)
     comps.vae.to(acc.device)
     comps.text_encoder.to(acc.device)
     trainer = DiffusionTrainer(cfg, acc, comps, stats)
-    cache = cached_tensors(cfg, acc, comps, trainer, records, stats.normalize(raw))
+    cache = cached_tensors(cfg, acc, comps, trainer.conditioner, records, stats.normalize(raw))
     if tc.report_to != "none":
         acc.init_trackers("ric_diffusion", config={k: str(v) for k, v in to_dict(cfg).items()})
     resume = tc.resume or ("latest" if cfg.online.iterations else None)  # online runs always continue

@@ -21,15 +21,10 @@ from typing import Any
 import numpy as np
 
 from ric_core.config import from_dict
-from ric_core.sweep import (
-    PerPreferenceRuns,
-    add_compute,
-    preference_key,
-    read_compute,
-    run_benchmark,
-    soup_weights,
-    sweep_arg_parser,
-)
+from ric_eval.cli import run_benchmark, sweep_arg_parser
+from ric_eval.compute import add_compute, read_compute
+from ric_eval.sweep import PerPreferenceRuns, soup_weights
+from ric_eval.table import preference_key
 from ric_text.config import TextConfig
 from ric_text.generate import TextGenerator
 from ric_text.model import RIC_CONFIG, load_policy, load_tokenizer, read_ric_config, resolve_text_checkpoint
@@ -48,6 +43,7 @@ class RiCTextModel:
     def __init__(self, path: str, device: Any = "cpu"):
         self.ckpt = resolve_text_checkpoint(path)
         self.gen = TextGenerator.from_checkpoint(self.ckpt, device=device)
+        self.preference_free = not self.gen.cfg.prompt.use_tags  # untagged: one pass serves every preference
 
     def covers(self, preference: Sequence[float]) -> bool:
         return True
@@ -115,6 +111,8 @@ def per_preference_model(root: str, device: Any = "cpu") -> PerPreferenceRuns:
 class TextBaseModel:
     """The base policy, no adapter and no tags (prompts in ``fmt``: assistant, summary or chat)."""
 
+    preference_free = True
+
     def __init__(self, path: str, fmt: str = "assistant", device: Any = "cpu"):
         cfg = TextConfig()
         cfg.model = dataclasses.replace(cfg.model, pretrained=path)
@@ -148,8 +146,15 @@ def load_model(spec: str, fmt: str = "assistant", device: Any = "cpu") -> Any:
 
 def write_samples(out: Path, rows: list[dict[str, Any]], per_cell: int = 2) -> Path:
     """samples.md: per model and preference, the first outputs and their rewards (a table to read)."""
-    names = [k for k in rows[0] if k not in ("model", "preference", "prompt_index", "seed", "sample", "prompt",
-                                             "targets", "output")] if rows else []  # fmt: skip
+    names = (
+        [
+            k
+            for k in rows[0]
+            if k not in ("model", "preference", "prompt_index", "seed", "sample", "prompt", "targets", "output")
+        ]
+        if rows
+        else []
+    )
     lines = ["| model | preference | " + " | ".join(names) + " | output |", "|---|---|" + "---|" * (len(names) + 1)]
     seen: dict[tuple, int] = {}
     for r in rows:
@@ -166,7 +171,8 @@ def write_samples(out: Path, rows: list[dict[str, Any]], per_cell: int = 2) -> P
     return path
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """The sweep from the command line's arguments; returns the summary (also in ``--out/summary.json``)."""
     import torch
 
     from rewards import reward_set_from_config
@@ -183,11 +189,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def store(model: str, key: str, pi: int, seed: int, s: int, text: str) -> str:
         return text
 
-    summary, table = run_benchmark(args, str(PROMPTS), reward_set_from_config,
-                                   lambda spec: load_model(spec, args.format, args.device), score, store)  # fmt: skip
+    summary, table = run_benchmark(
+        args,
+        str(PROMPTS),
+        reward_set_from_config,
+        lambda spec: load_model(spec, args.format, args.device),
+        score,
+        store,
+    )
     write_samples(Path(args.out), table.rows())
     return summary
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``ric-text-benchmark`` console script: 0 on success."""
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

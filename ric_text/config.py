@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ric_core.mapping import check_levels
+from ric_core.mapping import MappingSettings
 from ric_core.online import OnlineConfig
 
 
@@ -79,10 +79,8 @@ class GenerationConfig:
 
 
 @dataclass
-class TextInferenceConfig:
-    mapping: str = "linf"
-    mapping_p: float | None = None
-    quantile_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])  # quantile mappings' level range
+class TextInferenceConfig(MappingSettings):  # mapping, mapping_p, quantile_levels: shared with ric_diffusion
+    pass
 
 
 @dataclass
@@ -104,4 +102,5 @@ class TextConfig:
             raise ValueError(f"RiC needs at least 2 rewards; got {self.rewards}")
         if self.train.report_to not in ("tensorboard", "wandb", "none"):
             raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")
-        check_levels(self.inference.quantile_levels)  # fail at load time, not at the first generation
+        self.inference.validate()  # fail at load time, not at the first generation
+        self.online.validate()  # ... nor after a whole generation phase

@@ -114,11 +114,15 @@ class TextGenerator:
             out = self.model.generate(
                 input_ids=batch["input_ids"].to(self.model.device),
                 attention_mask=batch["attention_mask"].to(self.model.device),
-                do_sample=True, temperature=temperature or g.temperature, top_p=top_p or g.top_p, top_k=0,
+                do_sample=True,
+                temperature=temperature or g.temperature,
+                top_p=top_p or g.top_p,
+                top_k=0,
                 max_new_tokens=max_new_tokens or g.max_new_tokens,
                 min_new_tokens=1 if (g.suppress_eos_first if suppress_eos_first is None else suppress_eos_first) else 0,
-                pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id,
-            )  # fmt: skip
+                pad_token_id=self.tok.pad_token_id,
+                eos_token_id=self.tok.eos_token_id,
+            )
             new = out[:, batch["input_ids"].shape[1] :]
             for p, t, row in zip(chunk, zc, new, strict=True):
                 raw = self.tok.decode(row, skip_special_tokens=True)
@@ -142,8 +146,15 @@ def main(argv: list[str] | None = None) -> list[TextResult]:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     gen = TextGenerator.from_checkpoint(args.checkpoint, base_model=args.base_model, device=args.device)
-    results = gen(args.prompt, preference=args.preference, rewards=args.rewards, mapping=args.mapping,
-                  max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)  # fmt: skip
+    results = gen(
+        args.prompt,
+        preference=args.preference,
+        rewards=args.rewards,
+        mapping=args.mapping,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
     for r in results:
         print(json.dumps({"targets": dict(zip(gen.stats.names, r.targets, strict=True)), "response": r.text}))
     return results

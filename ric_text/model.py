@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ric_core.checkpoints import CONFIG_FILE, STATS_FILE, resolve_checkpoint
 from ric_text.config import TextModelConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-RIC_CONFIG = "ric_config.json"
+RIC_CONFIG = CONFIG_FILE  # the shared checkpoint convention
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
@@ -45,20 +45,14 @@ def load_policy(cfg: TextModelConfig, device: Any = None) -> Any:
     return model
 
 
+def is_text_checkpoint(p: Path) -> bool:
+    """A complete text checkpoint: the peft adapter and the reward statistics."""
+    return (p / "adapter_config.json").is_file() and (p / STATS_FILE).is_file()
+
+
 def resolve_text_checkpoint(path: str | os.PathLike) -> Path:
     """A folder holding an adapter and reward_stats.json: itself, ``final/``, or the latest checkpoint-N."""
-    p = Path(path)
-    if (p / "adapter_config.json").exists() and (p / "reward_stats.json").exists():
-        return p
-    if (p / "final" / "adapter_config.json").exists():
-        return p / "final"
-    found = sorted(
-        (int(m.group(1)), c) for c in p.glob("checkpoint-*") if (m := re.match(r"checkpoint-(\d+)$", c.name))
-    )
-    found = [c for _, c in found if (c / "reward_stats.json").exists()]
-    if not found:
-        raise FileNotFoundError(f"no RiC text checkpoint at {p} (adapter_config.json + reward_stats.json)")
-    return found[-1]
+    return resolve_checkpoint(path, is_text_checkpoint, "RiC text")
 
 
 def read_ric_config(ckpt: Path) -> dict:

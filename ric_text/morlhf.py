@@ -24,7 +24,8 @@ import numpy as np
 
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
-from ric_core.sweep import parse_preferences, preference_dirname, preference_key
+from ric_eval.sweep import parse_preferences
+from ric_eval.table import preference_dirname, preference_key
 from ric_text.config import TextConfig
 
 
@@ -61,14 +62,25 @@ def grpo_config(cfg: TextConfig, out: Path, preference: np.ndarray, steps: int, 
 
     tc, g = cfg.train, cfg.generation
     return GRPOConfig(
-        output_dir=str(out), max_steps=steps, per_device_train_batch_size=tc.batch_size,
-        num_generations=num_generations, reward_weights=[float(w) for w in preference],
-        max_completion_length=g.max_new_tokens, temperature=g.temperature, learning_rate=tc.learning_rate,
-        lr_scheduler_type="constant", seed=tc.seed, logging_steps=tc.logging_steps, save_strategy="no",
-        report_to=[] if tc.report_to == "none" else [tc.report_to], use_cpu=not torch.cuda.is_available(),
-        bf16=cfg.model.dtype == "bfloat16", fp16=cfg.model.dtype == "float16", disable_tqdm=False,
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=tc.batch_size,
+        num_generations=num_generations,
+        reward_weights=[float(w) for w in preference],
+        max_completion_length=g.max_new_tokens,
+        temperature=g.temperature,
+        learning_rate=tc.learning_rate,
+        lr_scheduler_type="constant",
+        seed=tc.seed,
+        logging_steps=tc.logging_steps,
+        save_strategy="no",
+        report_to=[] if tc.report_to == "none" else [tc.report_to],
+        use_cpu=not torch.cuda.is_available(),
+        bf16=cfg.model.dtype == "bfloat16",
+        fp16=cfg.model.dtype == "float16",
+        disable_tqdm=False,
         dataloader_num_workers=0,
-    )  # fmt: skip
+    )
 
 
 def train_preference(cfg: TextConfig, preference: np.ndarray, out: Path, steps: int, num_generations: int = 8) -> Path:
@@ -78,10 +90,12 @@ def train_preference(cfg: TextConfig, preference: np.ndarray, out: Path, steps: 
     from trl import GRPOTrainer
 
     from rewards import reward_names, reward_set_from_config
+    from ric_eval.compute import compute_record
     from ric_text.data import filter_by_length, load_samples
     from ric_text.formats import tagged_prompt
     from ric_text.model import load_policy, load_tokenizer
-    from ric_text.train import compute_record, lora_config, relabel_text, write_ric_files
+    from ric_text.relabel import relabel_text
+    from ric_text.sft import lora_config, write_ric_files
 
     start = time.time()
     tok = load_tokenizer(cfg.model.pretrained, cfg.model.trust_remote_code)
@@ -94,21 +108,28 @@ def train_preference(cfg: TextConfig, preference: np.ndarray, out: Path, steps: 
     prompts = [tagged_prompt(p, [], cfg.prompt.format, "") for p in dict.fromkeys(samples.prompts)]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     trainer = GRPOTrainer(
-        model=load_policy(cfg.model), reward_funcs=reward_functions(cfg, stats, device),
+        model=load_policy(cfg.model),
+        reward_funcs=reward_functions(cfg, stats, device),
         args=grpo_config(cfg, out, preference, steps, num_generations),
-        train_dataset=Dataset.from_dict({"prompt": prompts}), processing_class=tok, peft_config=lora_config(cfg),
-    )  # fmt: skip
+        train_dataset=Dataset.from_dict({"prompt": prompts}),
+        processing_class=tok,
+        peft_config=lora_config(cfg),
+    )
     trainer.train()
     final = out / "final"
     trainer.save_model(str(final))
     tok.save_pretrained(str(final))
     (final / "training_args.bin").unlink(missing_ok=True)
     write_ric_files(final, stats, untagged)
-    record = compute_record(cfg, trainer.state.global_step, 0, start)
+    record = compute_record(
+        trainer.state.global_step, cfg.train.batch_size, cfg.train.gradient_accumulation_steps, start=start
+    )
     record["generated_samples"] = trainer.state.global_step * cfg.train.batch_size  # GRPO samples what it trains on
     atomic_write_json(final / "compute.json", record)
-    atomic_write_json(out / "preference.json", {"preference": [float(w) for w in preference],
-                                                "method": "GRPO with reward_weights (MORLHF)"})  # fmt: skip
+    atomic_write_json(
+        out / "preference.json",
+        {"preference": [float(w) for w in preference], "method": "GRPO with reward_weights (MORLHF)"},
+    )
     return final
 
 
@@ -128,8 +149,10 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     if cfg.train.batch_size % args.num_generations:
         raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of --num-generations")
     root = Path(args.out)
-    return {preference_key(w): train_preference(cfg, w, root / preference_dirname(w), args.steps, args.num_generations)
-            for w in prefs}  # fmt: skip
+    return {
+        preference_key(w): train_preference(cfg, w, root / preference_dirname(w), args.steps, args.num_generations)
+        for w in prefs
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from rewards import reward_names, reward_set_from_config
 from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
 from ric_text.generate import TextGenerator
+from ric_text.sft import encode_dataset, sft_config, write_ric_files
 
 
 class TextPolicy:
@@ -49,8 +50,6 @@ class TextPolicy:
         from transformers import TrainerCallback
         from trl import SFTTrainer
 
-        from ric_text.train import encode_dataset, sft_config
-
         class StepHook(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
                 on_step(state.global_step)
@@ -70,8 +69,6 @@ class TextPolicy:
         trainer.train()
 
     def save(self, path: Path) -> None:
-        from ric_text.train import write_ric_files
-
         def write(d: Path) -> None:
             self.model.save_pretrained(str(d))
             self.result.tokenizer.save_pretrained(str(d))
@@ -96,9 +93,14 @@ def run_online(cfg: Any, result: Any) -> Path:
     offline = OfflineData(list(result.samples.prompts), list(result.samples.responses), z)
     policy = TextPolicy(cfg, result)
     loop = OnlineLoop(
-        cfg.online, policy, result.stats, offline, Path(cfg.train.output_dir), initial_policy=result.final,
+        cfg.online,
+        policy,
+        result.stats,
+        offline,
+        Path(cfg.train.output_dir),
+        initial_policy=result.final,
         reward_names=reward_names(cfg.rewards),
-    )  # fmt: skip
+    )
     loop.run()
     final = Path(loop.load_state()["policy"])
     policy.load(final)

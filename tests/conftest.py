@@ -74,7 +74,7 @@ def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_sd_dir(tmp_path_factory):
     """A tiny Stable Diffusion folder (model_index.json, unet/vae/text_encoder/tokenizer/scheduler)."""
-    from ric_diffusion.models import make_tiny_sd
+    from ric_diffusion.tiny import make_tiny_sd
 
     return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
 

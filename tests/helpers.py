@@ -24,11 +24,18 @@ def write_image_folder(root, n: int = 12, seed: int = 0):
 def tiny_train_args(model_dir, data_dir, out_dir, *extra):
     """Overrides for a few-second diffusion run on the tiny model with weight-free rewards."""
     return [
-        f"model.pretrained={model_dir}", f"data.source={data_dir}", "data.resolution=32",
-        f"train.output_dir={out_dir}", "rewards=[toy_brightness, jpeg_compressibility]",
-        "train.max_steps=4", "train.batch_size=4", "train.report_to=none", "train.learning_rate=1e-3",
-        "inference.num_inference_steps=4", *extra,
-    ]  # fmt: skip
+        f"model.pretrained={model_dir}",
+        f"data.source={data_dir}",
+        "data.resolution=32",
+        f"train.output_dir={out_dir}",
+        "rewards=[toy_brightness, jpeg_compressibility]",
+        "train.max_steps=4",
+        "train.batch_size=4",
+        "train.report_to=none",
+        "train.learning_rate=1e-3",
+        "inference.num_inference_steps=4",
+        *extra,
+    ]
 
 
 DIALOGUES = [
@@ -59,9 +66,15 @@ def make_classifier(path, tokenizer_dir, num_labels: int, seed: int = 0):
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     torch.manual_seed(seed)
     cfg = GPT2Config(
-        vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=2, n_head=2, num_labels=num_labels,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tok),
+        n_positions=256,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        num_labels=num_labels,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     GPT2ForSequenceClassification(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -75,10 +88,17 @@ def make_tiny_llama(path, tokenizer_dir, seed: int = 0):
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.eos_token_id,
+    )
     LlamaForCausalLM(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -87,10 +107,49 @@ def make_tiny_llama(path, tokenizer_dir, seed: int = 0):
 def tiny_text_args(model_dir, data_file, rm_dirs, out_dir, *extra):
     """Overrides for a seconds-long ric_text run: tiny Llama, two tiny classifier reward models."""
     return [
-        f"model.pretrained={model_dir}", f"data.source={data_file}", "data.kind=hh", "data.min_tokens=1",
+        f"model.pretrained={model_dir}",
+        f"data.source={data_file}",
+        "data.kind=hh",
+        "data.min_tokens=1",
         f"train.output_dir={out_dir}",
         f"rewards=[{{name: harmless, path: {rm_dirs[0]}}}, {{name: helpful, path: {rm_dirs[1]}}}]",
-        "lora.rank=4", "lora.alpha=8", "lora.target_modules=[q_proj, v_proj]", "train.max_steps=4",
-        "train.batch_size=4", "train.learning_rate=1e-3", "train.report_to=none", "train.save_steps=2",
-        "train.logging_steps=1", "generation.max_new_tokens=12", "generation.batch_size=8", *extra,
-    ]  # fmt: skip
+        "lora.rank=4",
+        "lora.alpha=8",
+        "lora.target_modules=[q_proj, v_proj]",
+        "train.max_steps=4",
+        "train.batch_size=4",
+        "train.learning_rate=1e-3",
+        "train.report_to=none",
+        "train.save_steps=2",
+        "train.logging_steps=1",
+        "generation.max_new_tokens=12",
+        "generation.batch_size=8",
+        *extra,
+    ]
+
+
+def assert_preset_loads_as_written(cls, path):
+    """Every value a YAML preset sets reaches the built config (a loader that dropped or coerced a key
+    breaks this), and a command line in the preset's header names the preset's own file."""
+    import re
+
+    import yaml
+
+    from ric_core.config import load_config
+
+    cfg = load_config(cls, path)
+    text = path.read_text()
+
+    def walk(node, obj, where):
+        for key, value in node.items():
+            field = getattr(obj, key)
+            if isinstance(value, dict) and not isinstance(field, dict):
+                walk(value, field, f"{where}{key}.")
+            else:
+                assert field == value, f"{path.name}: {where}{key} is {field!r} in the config, {value!r} in the file"
+
+    walk(yaml.safe_load(text), cfg, "")
+    header = "\n".join(ln for ln in text.splitlines() if ln.startswith("#"))
+    named = set(re.findall(r"--config\s+(configs/[\w/]+\.yaml)", header))  # the preset its command trains with
+    assert named <= {f"configs/{path.parent.name}/{path.name}"}, f"{path.name}'s header runs {named}"
+    return cfg

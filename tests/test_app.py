@@ -55,8 +55,9 @@ def test_image_generation_and_targets_follow_the_sliders(client):
 
 
 def test_text_generation(client):
-    rows, targets, weights = client.predict("how do I bake bread?", "linf", 0.7, 12, 0, 2, 0.5, 0.5,
-                                            api_name="/generate_text")  # fmt: skip
+    rows, targets, weights = client.predict(
+        "how do I bake bread?", "linf", 0.7, 12, 0, 2, 0.5, 0.5, api_name="/generate_text"
+    )
     assert len(rows["data"]) == 2 and "harmless" in targets and "0.50" in weights
 
 
@@ -97,6 +98,7 @@ def test_missing_checkpoints_show_the_command(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+@pytest.mark.e2e
 def test_browser_page_generates_an_image(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -119,3 +121,39 @@ def test_browser_page_generates_an_image(server, tmp_path):
     artefacts = os.environ.get("RIC_TEST_ARTEFACTS")
     if artefacts:
         shutil.copy(shot, artefacts)
+
+
+def test_front_of_a_cli_trained_checkpoint_swept_by_the_sd_benchmark(checkpoints, tmp_path):
+    """The app draws the front that `python -m ric_diffusion.benchmark` measured for this checkpoint,
+    from a --summary file anywhere, or found beside the checkpoint; another model's front is never used."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from ric_core.stats import RewardStats
+    from ric_diffusion.checkpoint import resolve_checkpoint
+
+    image_run = checkpoints[0]
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red square\n")
+
+    def sweep(out):
+        cmd = [sys.executable, "-m", "ric_diffusion.benchmark", "--model", f"mine={image_run}", "--rewards"]
+        cmd += ["toy_brightness", "jpeg_compressibility", "--prompts", str(prompts), "--steps", "2", "--out", str(out)]
+        assert subprocess.run(cmd, capture_output=True, timeout=600).returncode == 0
+        summary = json.loads((out / "summary.json").read_text())
+        prefs = summary["models"]["mine"]["preferences"].values()
+        return np.array([[p["mean"][n] for n in summary["reward_names"]] for p in prefs])
+
+    beside, elsewhere = sweep(image_run / "bench"), sweep(tmp_path / "bench")
+    stats = RewardStats.load(resolve_checkpoint(image_run))
+    found = app.ImageModel(image_run)  # discovered next to the checkpoint
+    given = app.ImageModel(image_run, [tmp_path / "bench" / "summary.json"])  # --summary
+    np.testing.assert_allclose(found.front, stats.normalize(beside))
+    np.testing.assert_allclose(given.front, stats.normalize(elsewhere))
+    assert len(found.front) == 11 and found.front_plot(found.front[0]) is not None
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    assert app.ImageModel(image_run, [other]).front is None

@@ -7,7 +7,7 @@ import pytest
 from helpers import tiny_train_args
 
 from ric_core.pareto import hypervolume
-from ric_diffusion.benchmark import RiCModel, SoupModel, main
+from ric_diffusion.benchmark import RiCModel, SoupModel, run
 from ric_diffusion.train import main as train
 
 
@@ -15,8 +15,11 @@ from ric_diffusion.train import main as train
 def runs(tmp_path_factory, tiny_sd_dir, image_folder):
     root = tmp_path_factory.mktemp("bench_runs")
     out = {}
-    for name, extra in (("ric", []), ("a", ["conditioning.strategy=none", "train.seed=1"]),
-                        ("b", ["conditioning.strategy=none", "train.seed=2"])):  # fmt: skip
+    for name, extra in (
+        ("ric", []),
+        ("a", ["conditioning.strategy=none", "train.seed=1"]),
+        ("b", ["conditioning.strategy=none", "train.seed=2"]),
+    ):
         train(tiny_train_args(tiny_sd_dir, image_folder, root / name, "train.learning_rate=5e-2", *extra))
         out[name] = root / name
     return out
@@ -40,10 +43,26 @@ def test_benchmark_end_to_end_and_resume(runs, tiny_sd_dir, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red square\n\na blue circle\n")
     out = tmp_path / "bench"
-    args = ["--model", f"ric={runs['ric']}", "--model", f"soup=soup:{runs['a']},{runs['b']}",
-            "--model", f"base={tiny_sd_dir}", "--rewards", "toy_brightness", "jpeg_compressibility",
-            "--prompts", str(prompts), "--steps", "2", "--seeds", "0", "--out", str(out)]  # fmt: skip
-    summary = main(args)
+    args = [
+        "--model",
+        f"ric={runs['ric']}",
+        "--model",
+        f"soup=soup:{runs['a']},{runs['b']}",
+        "--model",
+        f"base={tiny_sd_dir}",
+        "--rewards",
+        "toy_brightness",
+        "jpeg_compressibility",
+        "--prompts",
+        str(prompts),
+        "--steps",
+        "2",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
+    summary = run(args)
     assert set(summary["models"]) == {"ric", "soup", "base"}
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 11 * 2
@@ -56,24 +75,25 @@ def test_benchmark_end_to_end_and_resume(runs, tiny_sd_dir, tmp_path):
     assert "toy_brightness" in ric_row  # RiC rows carry their raw targets
     # resume: drop the last 10 rows, rerun, and only those cells are regenerated
     (out / "results.csv").write_text("\n".join(rows[:-10]) + "\n")
-    again = main(args)
+    again = run(args)
     assert (out / "results.csv").read_text().splitlines()[:-10] == rows[:-10]
     assert json.dumps(again["models"]["ric"]["hypervolume"]) == json.dumps(summary["models"]["ric"]["hypervolume"])
 
 
 def test_bad_model_spec_is_named(tmp_path):
     with pytest.raises(ValueError, match="NAME=SPEC"):
-        main(["--model", "runs/x", "--rewards", "toy_brightness", "--out", str(tmp_path)])
+        run(["--model", "runs/x", "--rewards", "toy_brightness", "--out", str(tmp_path)])
 
 
 def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_path):
     from ric_diffusion.benchmark import per_preference_model
-    from ric_diffusion.morlhf import main as morlhf
+    from ric_diffusion.reward_filtered_sft import main as morlhf
 
     out = tmp_path / "morlhf"
     args = tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "unused", "train.max_steps=2")
-    ckpts = morlhf(["--preferences", "1,0", "0,1", "--pool-size", "8", "--quantile", "0.5", "--out", str(out),
-                    "--", *args])  # fmt: skip
+    ckpts = morlhf(
+        ["--preferences", "1,0", "0,1", "--pool-size", "8", "--quantile", "0.5", "--out", str(out), "--", *args]
+    )
     assert set(ckpts) == {"1,0", "0,1"}
     scores = json.loads((out / "pool" / "scores.json").read_text())
     raw = np.array(scores["raw"])
@@ -86,7 +106,7 @@ def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_
         assert sorted(kept) == sorted(f"{i:06d}.png" for i in best)
         compute = json.loads((ckpt / "compute.json").read_text())
         assert compute["generated_samples"] >= 8 and compute["unet_forward_generation"] == 8 * 4 * 2
-        assert json.loads((ckpt / "config.json").read_text())["conditioning"]["strategy"] == "none"
+        assert json.loads((ckpt / "ric_config.json").read_text())["conditioning"]["strategy"] == "none"
     model = per_preference_model(out)
     assert model.covers([1.0, 0.0]) and not model.covers([0.5, 0.5])
     images, targets = model.generate(["a red square"], [0.0, 1.0], [0])

@@ -15,8 +15,14 @@ from ric_core.stats import RewardStats
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 from ric_diffusion.train import main
 
-ONLINE = ["online.iterations=2", "online.num_samples=10", "online.shard_size=4", "online.steps=4",
-          "online.num_origin_samples=6", "online.learning_rate=1e-3"]  # fmt: skip
+ONLINE = [
+    "online.iterations=2",
+    "online.num_samples=10",
+    "online.shard_size=4",
+    "online.steps=4",
+    "online.num_origin_samples=6",
+    "online.learning_rate=2e-3",  # unlike train.learning_rate (1e-3)
+]
 
 
 def read_jsonl(path):
@@ -47,10 +53,14 @@ def test_two_iterations_buffer_is_mors_filtered(clean_run):
     assert result.last_checkpoint.name == "checkpoint-12"  # 4 offline + 2 x 4 online steps
     compute = json.loads((result.last_checkpoint / "compute.json").read_text())
     assert compute["optimizer_steps"] == 12 and compute["generated_samples"] == 20
+    # the online fits ran at online.learning_rate, but the saved config still says what the user asked
+    saved = json.loads((result.last_checkpoint / "ric_config.json").read_text())
+    assert saved["train"]["learning_rate"] == 1e-3 and saved["online"]["learning_rate"] == 2e-3
     pipe = RiCDiffusionPipeline.from_checkpoint(out)
     assert len(pipe("a square", preference=[0.5, 0.5], seed=0).images) == 1
 
 
+@pytest.mark.e2e
 def test_sigkill_during_generation_fit_and_between_phases(clean_run, tmp_path, tiny_sd_dir, image_folder):
     out = tmp_path / "killed"
     args = tiny_train_args(tiny_sd_dir, image_folder, out, *ONLINE)
@@ -77,9 +87,27 @@ def test_sigkill_during_generation_fit_and_between_phases(clean_run, tmp_path, t
 
 def test_stats_must_match_the_rewards(tmp_path, tiny_sd_dir, image_folder, clean_run):
     out = tmp_path / "changed"
-    main(tiny_train_args(tiny_sd_dir, image_folder, out, "online.iterations=1", "online.num_samples=4",
-                         "online.steps=2", "online.num_origin_samples=4"))  # fmt: skip
+    main(
+        tiny_train_args(
+            tiny_sd_dir,
+            image_folder,
+            out,
+            "online.iterations=1",
+            "online.num_samples=4",
+            "online.steps=2",
+            "online.num_origin_samples=4",
+        )
+    )
     with pytest.raises(ValueError, match="trained on rewards .* this config has"):
-        main(tiny_train_args(tiny_sd_dir, image_folder, out, "online.iterations=2", "online.num_samples=4",
-                             "online.steps=2", "online.num_origin_samples=4",
-                             "rewards=[jpeg_compressibility, toy_brightness]"))  # fmt: skip
+        main(
+            tiny_train_args(
+                tiny_sd_dir,
+                image_folder,
+                out,
+                "online.iterations=2",
+                "online.num_samples=4",
+                "online.steps=2",
+                "online.num_origin_samples=4",
+                "rewards=[jpeg_compressibility, toy_brightness]",
+            )
+        )

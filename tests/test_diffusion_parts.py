@@ -16,7 +16,7 @@ from ric_diffusion.data import load_records
 
 @pytest.fixture(scope="module")
 def clip_tokenizer():
-    from rewards.clip_tokenizer import build_clip_tokenizer
+    from ric_diffusion.tiny import build_clip_tokenizer
 
     return build_clip_tokenizer()
 
@@ -32,8 +32,12 @@ def test_text_tags_survive_a_long_caption(clip_tokenizer):
     cap_ids = clip_tokenizer(long_caption, add_special_tokens=False).input_ids
     assert ids[1 : -1 - len(tag_ids)] == cap_ids[: 75 - len(tag_ids)]  # the caption was cut instead
     short = c.token_ids(clip_tokenizer, ["a cat"], z)[0].tolist()
-    assert short[: 3 + len(tag_ids) + 1] == [ids[0], *clip_tokenizer("a cat", add_special_tokens=False).input_ids,
-                                             *tag_ids, ids[-1]]  # fmt: skip
+    assert short[: 3 + len(tag_ids) + 1] == [
+        ids[0],
+        *clip_tokenizer("a cat", add_special_tokens=False).input_ids,
+        *tag_ids,
+        ids[-1],
+    ]
 
 
 def test_embed_tokens_and_null_dropout(tmp_path):

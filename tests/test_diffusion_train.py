@@ -31,12 +31,19 @@ def test_checkpoint_contents(trained_run):
     ckpt = result.last_checkpoint
     assert ckpt.name == "checkpoint-4"
     names = set(os.listdir(ckpt))
-    assert {"pytorch_lora_weights.safetensors", "conditioner.safetensors", "conditioner.json", "reward_stats.json",
-            "config.json", "compute.json", "training_state"} <= names  # fmt: skip
+    assert {
+        "pytorch_lora_weights.safetensors",
+        "conditioner.safetensors",
+        "conditioner.json",
+        "reward_stats.json",
+        "ric_config.json",
+        "compute.json",
+        "training_state",
+    } <= names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)  # nothing needs pickle
     stats = RewardStats.load(ckpt)
     assert stats.names == ("toy_brightness", "jpeg_compressibility") and stats.count == 12
-    assert json.loads((ckpt / "config.json").read_text())["train"]["max_steps"] == 4
+    assert json.loads((ckpt / "ric_config.json").read_text())["train"]["max_steps"] == 4
     assert len(result.losses) == 4 and all(np.isfinite(result.losses))
     assert (out / "checkpoint-2").is_dir()  # periodic checkpoint too
     assert json.loads((ckpt / "compute.json").read_text())["samples"] == 16
@@ -153,6 +160,7 @@ def test_corrupt_and_missing_images_are_skipped_and_reported(tmp_path, tiny_sd_d
     assert RewardStats.load(result.last_checkpoint).count == 6
 
 
+@pytest.mark.e2e
 def test_two_process_data_parallel_training(tmp_path, tiny_sd_dir, image_folder):
     script = tmp_path / "ddp.py"
     script.write_text(
@@ -169,9 +177,22 @@ def test_two_process_data_parallel_training(tmp_path, tiny_sd_dir, image_folder)
         json.dump({{"world": acc.num_processes}}, open({str(tmp_path)!r} + f"/rank{{acc.process_index}}.json", "w"))
     """)
     )
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
-           *tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "run", "train.batch_size=2")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        *tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "run", "train.batch_size=2"),
+    ]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     subprocess.run(cmd, check=True, env=env, timeout=300)
     for r in (0, 1):
@@ -188,19 +209,44 @@ def test_tiny_preset_and_generate_cli(tmp_path, tiny_sd_dir, image_folder):
     from ric_diffusion.generate import main as generate
 
     out = tmp_path / "preset"
-    main(["--config", str(Path(__file__).parents[1] / "configs/diffusion/tiny.yaml"), f"model.pretrained={tiny_sd_dir}",
-          f"data.source={image_folder}", f"train.output_dir={out}"])  # fmt: skip
-    paths = generate(["--checkpoint", str(out), "--prompt", "a square", "--prompt", "a circle",
-                      "--preference", "0.8", "0.2", "--num-images", "2", "--out", str(tmp_path / "imgs")])  # fmt: skip
+    main(
+        [
+            "--config",
+            str(Path(__file__).parents[1] / "configs/diffusion/tiny.yaml"),
+            f"model.pretrained={tiny_sd_dir}",
+            f"data.source={image_folder}",
+            f"train.output_dir={out}",
+        ]
+    )
+    paths = generate(
+        [
+            "--checkpoint",
+            str(out),
+            "--prompt",
+            "a square",
+            "--prompt",
+            "a circle",
+            "--preference",
+            "0.8",
+            "0.2",
+            "--num-images",
+            "2",
+            "--out",
+            str(tmp_path / "imgs"),
+        ]
+    )
     assert len(paths) == 4 and all(p.exists() for p in paths)
     meta = json.loads((tmp_path / "imgs" / "generation.json").read_text())
     assert meta["reward_names"] == ["toy_brightness", "jpeg_compressibility"] and len(meta["targets"]) == 2
 
 
-@pytest.mark.parametrize("name", ["sd15_aesthetic_jpeg", "sd15_aesthetic_clip_jpeg", "tiny"])
-def test_presets_parse(name):
-    from ric_core.config import load_config
+@pytest.mark.parametrize("name", ["sd15_aesthetic_jpeg", "sd15_aesthetic_clip_jpeg", "tiny", "../demo/image"])
+def test_presets_load_as_written(name):
+    from helpers import assert_preset_loads_as_written
+
     from ric_diffusion.config import DiffusionConfig
 
-    cfg = load_config(DiffusionConfig, Path(__file__).parents[1] / "configs" / "diffusion" / f"{name}.yaml")
+    cfg = assert_preset_loads_as_written(
+        DiffusionConfig, Path(__file__).parents[1] / "configs" / "diffusion" / f"{name}.yaml"
+    )
     assert len(cfg.rewards) >= 2 and cfg.train.max_steps >= 1

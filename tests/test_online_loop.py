@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from ric_core.io import read_prompts
 from ric_core.mors import mors
-from ric_core.online import OfflineData, OnlineConfig, OnlineLoop, read_prompt_file
+from ric_core.online import OfflineData, OnlineConfig, OnlineLoop
 from ric_core.stats import RewardStats
 
 
@@ -118,8 +119,8 @@ def test_rerun_after_completion_is_a_no_op(tmp_path, setup):
 
 def test_prompt_files(tmp_path, setup):
     good = tmp_path / "prompts.txt"
-    good.write_text("a cat\n\n   \na dog\n")
-    assert read_prompt_file(good) == ["a cat", "a dog"]
+    good.write_text("# one comment\na cat\n\n   \na dog\n")
+    assert read_prompts(good) == ["a cat", "a dog"]  # the one reader the sweeps use too
     cfg, stats, offline, init = setup
     cfg.prompt_file = str(good)
     loop = OnlineLoop(cfg, ToyPolicy(), stats, offline, tmp_path / "run", initial_policy=init)
@@ -127,7 +128,7 @@ def test_prompt_files(tmp_path, setup):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
     cfg.prompt_file = str(empty)
-    with pytest.raises(ValueError, match="has no prompts"):
+    with pytest.raises(ValueError, match="no prompts"):
         OnlineLoop(cfg, ToyPolicy(), stats, offline, tmp_path / "run2", initial_policy=init)
 
 

@@ -90,7 +90,7 @@ def test_mismatched_lengths(rewards_pair):
 def tiny_pickscore_dir(tmp_path_factory):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from rewards.clip_tokenizer import build_clip_tokenizer
+    from ric_diffusion.tiny import build_clip_tokenizer
 
     torch.manual_seed(0)
     cfg = CLIPConfig(

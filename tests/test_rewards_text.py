@@ -6,7 +6,7 @@ import torch
 from helpers import make_classifier
 
 from rewards import get_reward
-from rewards.text_rm import PRESETS
+from rewards.presets import PRESETS
 
 PROMPTS = ["\n\nHuman: how do I bake bread? \n\nAssistant:", "\n\nHuman: tell me a joke \n\nAssistant:", "Hi"]
 RESPONSES = ["Mix flour and water, then bake it.", "Why did the chicken cross the road?", "Hello there, friend"]

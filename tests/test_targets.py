@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ric_core.mapping import map_preference
-from ric_core.targets import gaussian_reference_range, sample_online_targets
+from ric_core.online_targets import gaussian_reference_range, sample_online_targets
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])

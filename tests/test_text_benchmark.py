@@ -7,8 +7,8 @@ import pytest
 import torch
 from helpers import tiny_text_args
 
-from ric_core.sweep import ResultsTable
-from ric_text.benchmark import RiCTextModel, TextSoupModel, main
+from ric_eval.table import ResultsTable
+from ric_text.benchmark import RiCTextModel, TextSoupModel, run
 from ric_text.morlhf import main as morlhf
 from ric_text.train import main as train
 
@@ -19,11 +19,25 @@ def text_runs(tmp_path_factory, tiny_text_world):
     root = tmp_path_factory.mktemp("text_bench")
     train(tiny_text_args(policy, data, rms, root / "ric"))
     args = tiny_text_args(policy, data, rms, root / "unused", "train.learning_rate=5e-2", "generation.max_new_tokens=6")
-    finals = morlhf(["--preferences", "1,0", "0,1", "--steps", "2", "--num-generations", "4", "--out",
-                     str(root / "morlhf"), "--", *args])  # fmt: skip
+    finals = morlhf(
+        [
+            "--preferences",
+            "1,0",
+            "0,1",
+            "--steps",
+            "2",
+            "--num-generations",
+            "4",
+            "--out",
+            str(root / "morlhf"),
+            "--",
+            *args,
+        ]
+    )
     return root, finals
 
 
+@pytest.mark.e2e
 def test_grpo_runs_record_preference_and_compute(text_runs):
     root, finals = text_runs
     assert set(finals) == {"1,0", "0,1"}
@@ -61,10 +75,25 @@ def test_text_benchmark_end_to_end_and_resume(text_runs, tiny_text_world, tmp_pa
     prompts.write_text("".join(json.dumps({"prompt": q}) + "\n" for q in ["how do I bake bread?", "tell me a joke."]))
     out = tmp_path / "bench"
     rewards = [json.dumps({"name": n, "path": str(d)}) for n, d in zip(["harmless", "helpful"], rms, strict=True)]
-    args = ["--model", f"ric={root / 'ric'}", "--model", f"soup=soup:{finals['1,0']},{finals['0,1']}",
-            "--model", f"morlhf=per-preference:{root / 'morlhf'}", "--model", f"base={policy}",
-            "--rewards", *rewards, "--prompts", str(prompts), "--out", str(out), "--batch-size", "8"]  # fmt: skip
-    summary = main(args)
+    args = [
+        "--model",
+        f"ric={root / 'ric'}",
+        "--model",
+        f"soup=soup:{finals['1,0']},{finals['0,1']}",
+        "--model",
+        f"morlhf=per-preference:{root / 'morlhf'}",
+        "--model",
+        f"base={policy}",
+        "--rewards",
+        *rewards,
+        "--prompts",
+        str(prompts),
+        "--out",
+        str(out),
+        "--batch-size",
+        "8",
+    ]
+    summary = run(args)
     s = summary["models"]
     assert len(s["ric"]["preferences"]) == 11 and set(s["morlhf"]["preferences"]) == {"1,0", "0,1"}
     assert s["soup"]["compute"]["runs"] == 2 and s["morlhf"]["compute"]["samples"] == 16
@@ -79,6 +108,6 @@ def test_text_benchmark_end_to_end_and_resume(text_runs, tiny_text_world, tmp_pa
     assert s["ric"]["hypervolume"] == pytest.approx(hypervolume(means, summary["reference_point"]), abs=1e-5)
     table.path.unlink()
     table.append([{k: v for k, v in r.items()} for r in rows[:-3]])
-    main(args)
+    run(args)
     again = table.rows()
     assert len(again) == len(rows) and again[:-3] == rows[:-3]

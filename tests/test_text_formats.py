@@ -72,14 +72,20 @@ def test_cleaning_and_degenerate_outputs():
 
 
 def test_adapters_and_bad_input(tmp_path):
-    hh = from_hh([
-        {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"},
-        {"chosen": "no marker here", "rejected": "\n\nHuman: x\n\nAssistant: y"},
-    ])  # fmt: skip
+    hh = from_hh(
+        [
+            {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"},
+            {"chosen": "no marker here", "rejected": "\n\nHuman: x\n\nAssistant: y"},
+        ]
+    )
     assert hh.responses == ["b", "c", "y"] and hh.skipped == {"no assistant marker": 1}
     post = "word " * 30
-    summ = from_summary([{"info": {"post": post}, "summaries": [{"text": "short"}, {"text": "other"}]},
-                         {"info": {"post": "too short"}, "summaries": [{"text": "x"}]}])  # fmt: skip
+    summ = from_summary(
+        [
+            {"info": {"post": post}, "summaries": [{"text": "short"}, {"text": "other"}]},
+            {"info": {"post": "too short"}, "summaries": [{"text": "x"}]},
+        ]
+    )
     assert len(summ) == 2 and summ.prompts[0].endswith("### Response: ") and summ.skipped == {"post length": 1}
     assert len(from_jsonl([{"prompt": "p", "response": "r"}, {"prompt": "p"}])) == 1
     empty = tmp_path / "empty.jsonl"

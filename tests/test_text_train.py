@@ -19,8 +19,13 @@ from ric_text.train import main
 def text_run(tmp_path_factory, tiny_text_world):
     policy, data, rms = tiny_text_world
     out = tmp_path_factory.mktemp("textrun") / "run"
-    online = ["online.iterations=1", "online.num_samples=8", "online.shard_size=4", "online.steps=2",
-              "online.num_origin_samples=8"]  # fmt: skip
+    online = [
+        "online.iterations=1",
+        "online.num_samples=8",
+        "online.shard_size=4",
+        "online.steps=2",
+        "online.num_origin_samples=8",
+    ]
     return out, main(tiny_text_args(policy, data, rms, out, *online))
 
 
@@ -123,12 +128,15 @@ def test_tiny_preset_with_toy_rewards_and_cli(tmp_path, tiny_text_world, capsys)
     assert set(line["targets"]) == {"toy_length", "toy_sentiment"}
 
 
-@pytest.mark.parametrize("name", ["hh_harmless_helpful", "hh_harmless_helpful_humor", "summary_faithful", "tiny"])
-def test_text_presets_parse(name):
+@pytest.mark.parametrize(
+    "name", ["hh_harmless_helpful", "hh_harmless_helpful_humor", "summary_faithful", "tiny", "../demo/text"]
+)
+def test_text_presets_load_as_written(name):
     from pathlib import Path
 
-    from ric_core.config import load_config
+    from helpers import assert_preset_loads_as_written
+
     from ric_text.config import TextConfig
 
-    cfg = load_config(TextConfig, Path(__file__).parents[1] / "configs" / "text" / f"{name}.yaml")
+    cfg = assert_preset_loads_as_written(TextConfig, Path(__file__).parents[1] / "configs" / "text" / f"{name}.yaml")
     assert len(cfg.rewards) >= 2

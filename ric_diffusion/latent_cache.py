@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from torchvision import transforms
 from tqdm.auto import tqdm
 
 from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
+from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.data import RecordSet
 from ric_diffusion.models import Components
 
@@ -45,11 +47,14 @@ class TrainCache:
         """Rows ``idx`` (caption table kept whole), optionally with new normalised rewards (M, K)."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         return TrainCache(
-            latent_mean=self.latent_mean[idx], latent_std=self.latent_std[idx], caption_index=self.caption_index[idx],
-            caption_states=self.caption_states, empty_states=self.empty_states,
+            latent_mean=self.latent_mean[idx],
+            latent_std=self.latent_std[idx],
+            caption_index=self.caption_index[idx],
+            caption_states=self.caption_states,
+            empty_states=self.empty_states,
             tagged_states=None if self.tagged_states is None else self.tagged_states[idx],
             rewards=self.rewards[idx] if rewards is None else torch.as_tensor(rewards, dtype=torch.float32),
-        )  # fmt: skip
+        )
 
 
 def concat_caches(a: TrainCache, b: TrainCache) -> TrainCache:
@@ -57,12 +62,14 @@ def concat_caches(a: TrainCache, b: TrainCache) -> TrainCache:
     if (a.tagged_states is None) != (b.tagged_states is None):
         raise ValueError("cannot mix caches of the text and embed strategies")
     return TrainCache(
-        latent_mean=torch.cat([a.latent_mean, b.latent_mean]), latent_std=torch.cat([a.latent_std, b.latent_std]),
+        latent_mean=torch.cat([a.latent_mean, b.latent_mean]),
+        latent_std=torch.cat([a.latent_std, b.latent_std]),
         caption_index=torch.cat([a.caption_index, b.caption_index + a.caption_states.shape[0]]),
-        caption_states=torch.cat([a.caption_states, b.caption_states]), empty_states=a.empty_states,
+        caption_states=torch.cat([a.caption_states, b.caption_states]),
+        empty_states=a.empty_states,
         tagged_states=None if a.tagged_states is None else torch.cat([a.tagged_states, b.tagged_states]),
         rewards=torch.cat([a.rewards, b.rewards]),
-    )  # fmt: skip
+    )
 
 
 def image_transform(resolution: int) -> transforms.Compose:
@@ -143,3 +150,32 @@ def save_cache(cache: TrainCache, path: str | os.PathLike) -> None:
 def load_cache(path: str | os.PathLike) -> TrainCache:
     t = load_file(path)
     return TrainCache(**{k: t.get(k) for k in TrainCache.__dataclass_fields__})
+
+
+def cached_tensors(
+    cfg: DiffusionConfig,
+    acc: Any,
+    comps: Components,
+    conditioner: RewardConditioner,
+    records: RecordSet,
+    z: np.ndarray,
+) -> TrainCache:
+    """Build (main process) or load the latent/text cache for these records and rewards."""
+    cc = cfg.conditioning
+    key = fingerprint(
+        {
+            "model": cfg.model.pretrained,
+            "pixel": cfg.model.pixel_space,
+            "res": cfg.data.resolution,
+            "strategy": cc.strategy,
+            "tags": cc.tag_template,
+            "keys": [r.key for r in records.records],
+            "captions": [r.caption for r in records.records],
+            "z": np.round(z, 1).tolist() if cc.strategy == "text" else None,
+        }
+    )
+    path = Path(cfg.train.output_dir) / "cache" / f"train-{key}.safetensors"
+    if acc.is_main_process and not path.exists():
+        save_cache(build_cache(records, z, comps, conditioner, cfg.data.resolution, cfg.train.cache_batch_size), path)
+    acc.wait_for_everyone()
+    return load_cache(path)

@@ -1,10 +1,13 @@
-"""ric_core.sweep: the resumable results table, the sweep driver and the summary."""
+"""ric_eval: the resumable results table, the sweep driver and the summary."""
 
 import numpy as np
 import pytest
 
 from ric_core.pareto import hypervolume
-from ric_core.sweep import ResultsTable, add_compute, make_grid, preference_key, run_sweep, summarise
+from ric_eval.compute import add_compute
+from ric_eval.summary import summarise
+from ric_eval.sweep import extend_grid, make_grid, run_sweep
+from ric_eval.table import ResultsTable, preference_key
 
 
 class FakeModel:
@@ -98,13 +101,14 @@ def test_table_refuses_other_rewards(tmp_path):
 
 def test_add_compute():
     assert add_compute([{"samples": 4, "wall_time_s": 1.5}, {"samples": 6, "wall_time_s": 2.0}]) == {
-        "samples": 10, "wall_time_s": 3.5, "runs": 2}  # fmt: skip
+        "samples": 10,
+        "wall_time_s": 3.5,
+        "runs": 2,
+    }
     assert add_compute([{"samples": 4}, None]) is None
 
 
 def test_extend_grid_measures_per_preference_runs_at_their_own_weights():
-    from ric_core.sweep import extend_grid
-
     class Runs:
         def preferences(self):
             return [[0.75, 0.25], [1.0, 0.0]]
@@ -116,7 +120,7 @@ def test_extend_grid_measures_per_preference_runs_at_their_own_weights():
 
 
 def test_read_prompts_from_text_jsonl_and_a_datasets_folder(tmp_path):
-    from ric_core.sweep import read_prompts
+    from ric_core.io import read_prompts
 
     (tmp_path / "p.txt").write_text("# a comment\na cat\n\na dog\n")
     assert read_prompts(str(tmp_path / "p.txt")) == ["a cat", "a dog"]
@@ -130,3 +134,50 @@ def test_read_prompts_from_text_jsonl_and_a_datasets_folder(tmp_path):
     assert read_prompts(None, dataset=str(folder), column="prompt", split="test") == ["a fox", "an owl"]
     with pytest.raises(ValueError, match="no column 'caption'"):
         read_prompts(None, dataset=str(folder), column="caption", split="test")
+
+
+def test_a_preference_free_model_is_generated_once_per_cell_and_recorded_for_every_preference(tmp_path):
+    class Untagged(FakeModel):
+        preference_free = True
+
+        def generate(self, prompts, w, seeds):
+            outputs, _ = super().generate(prompts, [0.5, 0.5], seeds)  # the preference cannot reach it
+            return outputs, None
+
+    prompts, grid = ["a", "bb", "ccc"], make_grid(2)
+    table = ResultsTable(tmp_path / "results.csv", ["r1", "r2"])
+    model, tagged = Untagged(), FakeModel()
+    n = run_sweep(
+        table, {"base": model, "ric": tagged}, prompts, grid, [0], 1, score, store, batch_size=3, progress=False
+    )
+    assert n == 2 * 11 * 3  # every cell is written ...
+    assert model.calls == 1 and tagged.calls == 11  # ... but the untagged model generates once (3 prompts, 1 batch)
+    rows = [r for r in table.rows() if r["model"] == "base"]
+    by_pref = {}
+    for r in rows:
+        by_pref.setdefault(r["preference"], []).append((r["prompt_index"], r["r1"], r["r2"]))
+    assert len(by_pref) == 11 and len({tuple(sorted(v)) for v in by_pref.values()}) == 1
+    s = summarise(table.rows(), ["r1", "r2"])
+    assert s["models"]["base"]["steering"] == {"r1": None, "r2": None}  # constant: undefined, not a number
+    assert s["models"]["ric"]["steering"]["r1"] == 1.0  # FakeModel's r1 grows with w1 exactly
+
+
+def test_steering_and_quality_measures():
+    from ric_eval.steering import spearman, steering
+    from ric_eval.summary import add_quality
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 25]) == pytest.approx(0.8)
+    prefs = {k: {"mean": {"a": a, "b": b}} for k, a, b in [("1,0", 3, 0), ("0.5,0.5", 2, 1), ("0,1", 1, 2)]}
+    assert steering(prefs, ["a", "b"]) == {"a": 1.0, "b": 1.0}
+    flipped = {k: {"mean": {"a": -v["mean"]["a"], "b": v["mean"]["b"]}} for k, v in prefs.items()}
+    assert steering(flipped, ["a", "b"])["a"] == -1.0  # a reward that falls as its weight rises
+    rows = [{"model": "m", "preference": k, "ok": ok} for k, ok in [("1,0", 1), ("1,0", 0), ("0,1", 1)]]
+    summary = {"models": {"m": {"preferences": {"1,0": {}, "0,1": {}}}}}
+    add_quality(summary, rows, "ok", "rows that are ok", lambda sel: [r["ok"] for r in sel])
+    q = summary["models"]["m"]["quality"]["ok"]
+    assert q == {
+        "mean": pytest.approx(2 / 3, abs=1e-6),
+        "worst_preference": 0.5,
+        "per_preference": {"1,0": 0.5, "0,1": 1.0},
+    }
+    assert summary["quality_measures"] == {"ok": "rows that are ok"}

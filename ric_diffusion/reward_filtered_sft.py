@@ -6,7 +6,7 @@ reward-unconditioned LoRA on the kept images with the toolkit's own trainer. One
 as MORLHF trains one model per preference. The pool is generated once and shared by the runs, but each
 run's ``compute.json`` counts the whole pool, as a stand-alone run would pay for it.
 
-    python -m ric_diffusion.morlhf --preferences 1,0 0.5,0.5 0,1 --pool-size 512 --out runs/morlhf \\
+    python -m ric_diffusion.reward_filtered_sft --preferences 1,0 0.5,0.5 0,1 --pool-size 512 --out runs/morlhf \\
         -- model.pretrained=runwayml/stable-diffusion-v1-5 data.source=my_images train.max_steps=2000
 
 Evaluate with ``python -m ric_diffusion.benchmark --model morlhf=per-preference:runs/morlhf``; the two
@@ -27,11 +27,12 @@ import torch
 
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
-from ric_core.sweep import parse_preferences, preference_dirname, preference_key
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.train import main as train
 from ric_diffusion.train import parse_args as parse_train_args
+from ric_eval.sweep import parse_preferences
+from ric_eval.table import preference_dirname, preference_key
 
 
 def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size: int = 16) -> Path:
@@ -62,8 +63,12 @@ def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size
     folder.mkdir(parents=True, exist_ok=True)
     rows, gen = [], torch.Generator().manual_seed(seed)
     for i in tqdm(range(0, size, batch_size), desc="pool", unit="batch"):
-        images = pipe(chosen[i : i + batch_size], generator=gen, num_inference_steps=inf.num_inference_steps,
-                      guidance_scale=inf.guidance_scale).images  # fmt: skip
+        images = pipe(
+            chosen[i : i + batch_size],
+            generator=gen,
+            num_inference_steps=inf.num_inference_steps,
+            guidance_scale=inf.guidance_scale,
+        ).images
         for j, image in enumerate(images):
             name = f"{i + j:06d}.png"
             image.save(folder / name)
@@ -71,11 +76,13 @@ def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     rewards = reward_set_from_config(cfg.rewards)
     images = [Image.open(folder / r["file_name"]).convert("RGB") for r in rows]
-    inputs = {"images": images, **({"prompts": chosen} if "prompts" in rewards.inputs else {})}
-    atomic_write_json(out / "scores.json", {"names": list(rewards.names), "raw": rewards(**inputs).values.tolist()})
+    raw = rewards(images=images, prompts=chosen).values  # each reward gets only the inputs it declares
+    atomic_write_json(out / "scores.json", {"names": list(rewards.names), "raw": raw.tolist()})
     passes = size * inf.num_inference_steps * (2 if inf.guidance_scale > 1 else 1)
-    atomic_write_json(marker, {"size": size, "seed": seed, "unet_forward_generation": passes,
-                               "wall_time_s": round(time.time() - start, 3)})  # fmt: skip
+    atomic_write_json(
+        marker,
+        {"size": size, "seed": seed, "unet_forward_generation": passes, "wall_time_s": round(time.time() - start, 3)},
+    )
     return out
 
 
@@ -110,8 +117,13 @@ def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, q
     for i in keep:
         shutil.copy2(pool / "images" / rows[i]["file_name"], data / rows[i]["file_name"])
     (data / "metadata.jsonl").write_text("".join(json.dumps(rows[i]) + "\n" for i in keep))
-    meta = {"preference": [float(w) for w in preference], "method": "reward-filtered SFT (MORLHF-style, not RL)",
-            "quantile": quantile, "kept": len(keep), "pool": len(rows)}  # fmt: skip
+    meta = {
+        "preference": [float(w) for w in preference],
+        "method": "reward-filtered SFT (MORLHF-style, not RL)",
+        "quantile": quantile,
+        "kept": len(keep),
+        "pool": len(rows),
+    }
     atomic_write_json(out / "preference.json", meta)
     result = train([*overrides, f"data.source={data}", "conditioning.strategy=none", f"train.output_dir={out}"])
     ckpt = result.last_checkpoint or resolve_checkpoint(out)
@@ -148,8 +160,10 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     prefs = parse_preferences(args.preferences, len(cfg.rewards))
     root = Path(args.out)
     pool = build_pool(cfg, root / "pool", args.pool_size, args.seed, cfg.train.batch_size)
-    return {preference_key(w): train_preference(overrides, pool, w, args.quantile, root / preference_dirname(w))
-            for w in prefs}  # fmt: skip
+    return {
+        preference_key(w): train_preference(overrides, pool, w, args.quantile, root / preference_dirname(w))
+        for w in prefs
+    }
 
 
 if __name__ == "__main__":

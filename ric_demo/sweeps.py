@@ -1,0 +1,34 @@
+"""What both demo worlds add to the shared sweep: the world's reference point and its quality measures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ric_core.io import atomic_write_json
+from ric_core.stats import RewardStats
+from ric_eval.summary import add_quality
+from ric_eval.table import ResultsTable
+
+REFERENCE_RULE = "the world's training data: z_min - 0.5 of each normalised reward, written in raw units"
+
+
+def reference_args(ckpt: Path) -> list[str]:
+    """``--reference-point`` from the RiC checkpoint's training statistics (z_min - 0.5, in raw units):
+    a point fixed by the world, so ``ric demo`` and ``ric benchmark`` measure every model against it."""
+    stats = RewardStats.load(ckpt)
+    ref = stats.denormalize(stats.z_min - 0.5)
+    return ["--reference-point", *[f"{x:.6f}" for x in ref], "--reference-rule", REFERENCE_RULE]
+
+
+def add_world_measures(
+    folder: Path, summary: dict[str, Any], measures: dict[str, tuple[str, Callable[[dict[str, Any]], float]]]
+) -> dict[str, Any]:
+    """Quality measures per row (name -> (description, row -> 0..1)) from ``folder/results.csv``, added
+    to the summary, which is written back."""
+    rows = ResultsTable(folder / "results.csv", summary["reward_names"]).rows()
+    for name, (description, per_row) in measures.items():
+        add_quality(summary, rows, name, description, lambda sel, f=per_row: [f(r) for r in sel])
+    atomic_write_json(folder / "summary.json", summary)
+    return summary

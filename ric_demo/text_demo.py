@@ -1,0 +1,108 @@
+"""The text world end to end: pre-trained base (cached) -> RiC + one online iteration and an untagged
+baseline through ``ric_text.train`` -> the 11-preference sweep through ``ric_text.benchmark``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
+from ric_demo.sweeps import add_world_measures, reference_args
+
+
+def world_dir(out: Path, seed: int, quick: bool) -> Path:
+    return out / "cache" / f"text_world_s{seed}{'_quick' if quick else ''}"
+
+
+def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
+    """The world's trainer arguments, shared by RiC, its baseline and the benchmark's GRPO runs."""
+    return trainer_args(
+        "text",
+        quick,
+        f"model.pretrained={world.base_model}",
+        f"data.source={world.train_file}",
+        f"train.seed={seed}",
+        f"online.seed={seed}",
+        *overrides,
+    )
+
+
+def train_text(out: Path, seed: int, quick: bool) -> dict[str, Path]:
+    """Train RiC (offline + online) and the untagged baseline; returns the models to sweep."""
+    from ric_demo.text_world import build_world
+    from ric_text.train import main as text_train
+
+    stage("text world: corpus, tokenizer and pre-trained tiny GPT-2 (cached)")
+    world = build_world(world_dir(out, seed, quick), seed, quick)
+    ric_dir, base_dir = out / "text" / "ric", out / "text" / "baseline"
+    stage("text world: relabel -> offline RiC -> 1 online MORS iteration (ric_text)")
+    text_train(base_args(world, seed, quick, f"train.output_dir={ric_dir}"))
+    stage(f"text world: baseline, the same data and {total_steps(quick)} steps without reward tags")
+    text_train(
+        base_args(
+            world, seed, quick, f"train.output_dir={base_dir}", *baseline_overrides(quick), "prompt.use_tags=false"
+        )
+    )
+    return text_models(out, quick)
+
+
+def total_steps(quick: bool) -> int:
+    """RiC's offline + online steps: what every baseline run gets too."""
+    from ric_text.config import TextConfig
+
+    cfg = trainer_config(TextConfig, "text", quick)
+    return cfg.train.max_steps + cfg.online.iterations * cfg.online.steps
+
+
+def baseline_overrides(quick: bool) -> list[str]:
+    """A baseline run: RiC's total steps, offline only, one checkpoint at the end."""
+    total = total_steps(quick)
+    return [f"train.max_steps={total}", f"train.save_steps={total}", "online.iterations=0"]
+
+
+def text_models(out: Path, quick: bool) -> dict[str, Path]:
+    """The demo's three text models: RiC offline, RiC + online, the untagged baseline."""
+    from ric_text.config import TextConfig
+
+    offline = trainer_config(TextConfig, "text", quick).train.max_steps
+    ric = out / "text" / "ric"
+    baseline = out / "text" / "baseline" / "final"
+    return {"ric": ric / f"checkpoint-{offline}", "ric_online": ric / "final", "baseline": baseline}
+
+
+def sweep_text(out: Path, models: dict[str, Path], seed: int, quick: bool, folder: Path | None = None) -> dict:
+    """The 11 paper preferences x held-out products over ``models`` (``ric_online``'s statistics set the
+    reference point) -> ``folder`` (default ``out/text``): results.csv, summary.json, samples.md."""
+    from ric_demo.text_world import HELD_OUT, prompt_for, well_formed
+    from ric_text.benchmark import run as sweep
+    from ric_text.config import TextConfig
+
+    s, folder = world_settings("text", quick), folder or out / "text"
+    folder.mkdir(parents=True, exist_ok=True)
+    prompts = folder / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in HELD_OUT))
+    stage(f"text world: sweep of 11 preferences x {len(HELD_OUT)} products x {s['per_prompt']} over {list(models)}")
+    ref = reference_args(models["ric_online"])
+    specs = [a for name, path in models.items() for a in ("--model", f"{name}={path}")]
+    rewards = trainer_config(TextConfig, "text", quick).rewards
+    summary = sweep(
+        [
+            *specs,
+            "--rewards",
+            *rewards,
+            "--prompts",
+            str(prompts),
+            "--samples-per-prompt",
+            str(s["per_prompt"]),
+            "--seeds",
+            str(seed),
+            "--batch-size",
+            str(s["sweep_batch"]),
+            "--out",
+            str(folder),
+            *ref,
+        ]
+    )
+    measures = {"well_formed": ("share of well-formed template reviews", lambda r: well_formed(r["output"]))}
+    return add_world_measures(folder, summary, measures)

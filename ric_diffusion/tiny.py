@@ -1,0 +1,145 @@
+"""Tiny Stable Diffusion folders (random weights, real formats) for tests, benchmarks and the demo worlds,
+and the real OpenAI-CLIP tokenizer they use, built offline.
+
+Stable Diffusion's text encoder and transformers CLIP processors need a ``CLIPTokenizer``; without a
+model hub we rebuild the exact one (49,408 ids, same merges as OpenAI's) from
+``open_clip/bpe_simple_vocab_16e6.txt.gz``, and can save it for ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from ric_diffusion.models import Components, build_pipeline
+
+CLIP_NUM_MERGES = 49152 - 256 - 2  # OpenAI CLIP keeps the first 48,894 merges of the file
+
+
+def _bytes_to_unicode() -> list[str]:
+    """GPT-2/CLIP's byte -> printable-character table, in CLIP's vocabulary order (printable first)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+@lru_cache(maxsize=1)
+def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The CLIP vocabulary (token -> id) and BPE merges, read from open_clip's bundled file."""
+    import open_clip
+
+    bpe_path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    with gzip.open(bpe_path, "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : CLIP_NUM_MERGES + 1]]
+    chars = _bytes_to_unicode()
+    tokens = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {t: i for i, t in enumerate(tokens)}, merges
+
+
+def build_clip_tokenizer(save_dir: str | os.PathLike | None = None, model_max_length: int = 77):
+    """A transformers ``CLIPTokenizer`` identical to OpenAI CLIP's, optionally saved to ``save_dir``.
+
+    Example:
+        >>> tok = build_clip_tokenizer()
+        >>> len(tok), tok("a photo of a cat").input_ids[:2]
+        (49408, [49406, 320])
+    """
+    from transformers import CLIPTokenizer
+
+    vocab, merges = clip_vocab_and_merges()
+    tok = CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=model_max_length)
+    if save_dir is not None:
+        tok.save_pretrained(save_dir)
+    return tok
+
+
+def make_tiny_sd(
+    out_dir: str | os.PathLike,
+    pixel_space: bool = False,
+    sample_size: int = 16,
+    seed: int = 0,
+    beta_schedule: str = "scaled_linear",
+    model_max_length: int = 77,
+    prediction_type: str = "epsilon",
+) -> Path:
+    """Save a tiny Stable Diffusion folder (random weights, real formats) for tests and small worlds.
+
+    Latent space: 32x32 images through a tiny VAE (16x16 latents). Pixel space: a 3-channel UNet on
+    ``sample_size`` pixels and no VAE folder. The tokenizer is OpenAI CLIP's, rebuilt offline;
+    ``model_max_length`` below 77 shortens every caption (cheaper cross-attention for short captions).
+    """
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    unet, text_encoder = _tiny_unet(3 if pixel_space else 4, sample_size), _tiny_text_encoder()
+    scheduler = DDIMScheduler(
+        beta_schedule=beta_schedule,
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=pixel_space,
+        steps_offset=1,
+        prediction_type=prediction_type,
+    )
+    tokenizer = build_clip_tokenizer(model_max_length=model_max_length)
+    if pixel_space:  # no VAE: save the parts; load_components() puts the IdentityVAE in
+        for name, part in (("unet", unet), ("text_encoder", text_encoder), ("tokenizer", tokenizer)):
+            part.save_pretrained(out / name)
+        scheduler.save_pretrained(out / "scheduler")
+        return out
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+    )
+    comps = Components(unet, vae, text_encoder, tokenizer, scheduler)
+    build_pipeline(comps, scheduler).save_pretrained(out)  # model_index.json: a plain diffusers folder
+    return out
+
+
+def _tiny_unet(channels: int, sample_size: int) -> UNet2DConditionModel:
+    """Two blocks (32, 64 channels), cross-attention on 32-wide text states."""
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        norm_num_groups=8,
+        attention_head_dim=4,
+        cross_attention_dim=32,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    )
+
+
+def _tiny_text_encoder() -> CLIPTextModel:
+    """A 2-layer CLIP text encoder (32 wide) over OpenAI CLIP's vocabulary."""
+    return CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=49408,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+        )
+    )

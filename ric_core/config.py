@@ -123,3 +123,28 @@ def parse_cli(cls: type[T], argv: list[str] | None, description: str, example_pr
     args = ap.parse_args(argv)
     overrides = list(args.overrides) + ([f"train.resume={args.resume}"] if args.resume else [])
     return load_config(cls, args.config, overrides)
+
+
+# The errors a user can cause (bad config, missing file, wrong input): one line on stderr and a non-zero exit,
+# never a traceback. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError)
+
+
+def console(entry: Any, argv: list[str] | None = None, prog: str = "ric") -> int:
+    """Run ``entry(argv)`` for a console script: 0 on success, 2 with ``prog: error: ...`` on bad input.
+
+    Example:
+        >>> console(lambda argv: None, [])
+        0
+        >>> console(lambda argv: int("x"), [], prog="demo")  # doctest: +ELLIPSIS
+        2
+    """
+    import sys
+
+    try:
+        entry(argv)
+    except USER_ERRORS as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"{prog}: error: {message}".splitlines()[0], file=sys.stderr)
+        return 2
+    return 0

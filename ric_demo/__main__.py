@@ -1,5 +1,7 @@
 """``python -m ric_demo [--modality ...]``: the same as ``ric demo``."""
 
-from ric_demo.cli import main
+import sys
 
-main()
+from ric_demo.cli import cli
+
+raise SystemExit(cli(["demo", *sys.argv[1:]]))

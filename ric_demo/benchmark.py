@@ -18,13 +18,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ric_core.config import console
 from ric_core.io import atomic_write_json
 from ric_demo.settings import stage, world_settings
 
 
 def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
     from ric_demo import image_demo
-    from ric_diffusion.reward_filtered_sft import main as filtered_sft
+    from ric_diffusion.reward_filtered_sft import run as filtered_sft
 
     models = image_demo.image_models(demo, quick)
     if not all(p.is_dir() for p in models.values()):
@@ -62,7 +63,7 @@ def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[s
 def text_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
     from ric_demo import text_demo
     from ric_demo.text_world import build_world
-    from ric_text.morlhf import main as morlhf
+    from ric_text.morlhf import run as morlhf
 
     models = text_demo.text_models(demo, quick)
     if not all(p.is_dir() for p in models.values()):
@@ -162,8 +163,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+    return console(run, argv, "ric benchmark")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ric_core.config import console
 from ric_core.io import atomic_write_json
 
 USAGE = (
@@ -81,5 +82,7 @@ def cli(argv: list[str] | None = None) -> int:
         return benchmark(argv[1:])
     if not argv or argv[0] != "demo":
         print(USAGE, file=sys.stderr)
+        what = f"unknown command {argv[0]!r}" if argv else "no command given"
+        print(f"ric: error: {what}; the commands are 'ric demo' and 'ric benchmark'", file=sys.stderr)
         return 2
-    return main(argv[1:])
+    return console(main, argv[1:], "ric demo")

@@ -58,7 +58,7 @@ def base_args(cache: Path, seed: int, quick: bool, *overrides: str) -> list[str]
 def train_image(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     """Build the world, train RiC (offline + online) and the baseline; returns the models to sweep."""
     from ric_demo.image_world import build_dataset
-    from ric_diffusion.train import main as diffusion_train
+    from ric_diffusion.train import train as diffusion_train
 
     s, cache = world_settings("image", quick), world_dir(out, seed, quick)
     stage("image world: shapes dataset and pre-trained tiny pixel UNet (cached)")

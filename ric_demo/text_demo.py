@@ -31,7 +31,7 @@ def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
 def train_text(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     """Train RiC (offline + online) and the untagged baseline; returns the models to sweep."""
     from ric_demo.text_world import build_world
-    from ric_text.train import main as text_train
+    from ric_text.train import train as text_train
 
     stage("text world: corpus, tokenizer and pre-trained tiny GPT-2 (cached)")
     world = build_world(world_dir(out, seed, quick), seed, quick)

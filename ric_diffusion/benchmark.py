@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ric_core.config import console
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 from ric_eval.cli import run_benchmark, sweep_arg_parser
@@ -209,8 +210,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``ric-diffusion-benchmark`` console script: 0 on success."""
-    run(argv)
-    return 0
+    return console(run, argv, "ric-diffusion-benchmark")
 
 
 if __name__ == "__main__":

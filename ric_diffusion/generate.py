@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
+from ric_core.config import console
 from ric_core.io import atomic_write_json
 from ric_core.mapping import METHODS
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 
 
-def main(argv: list[str] | None = None) -> list[Path]:
+def generate(argv: list[str] | None = None) -> list[Path]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", required=True, help="a checkpoint-<step> folder or a run folder (latest)")
     ap.add_argument("--prompt", required=True, action="append", help="repeat for several prompts")
@@ -69,5 +70,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
     return paths
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``ric-diffusion-generate`` console script: 0 on success, 2 and one line on bad input."""
+    return console(generate, argv, "ric-diffusion-generate")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

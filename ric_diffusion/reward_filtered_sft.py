@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ric_core.config import console
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.config import DiffusionConfig
-from ric_diffusion.train import main as train
 from ric_diffusion.train import parse_args as parse_train_args
+from ric_diffusion.train import train
 from ric_eval.sweep import parse_preferences
 from ric_eval.table import preference_dirname, preference_key
 
@@ -145,7 +146,7 @@ def add_pool_compute(ckpt: Path, pool: dict[str, Any]) -> None:
     atomic_write_json(path, record)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Path]:
+def run(argv: list[str] | None = None) -> dict[str, Path]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preferences", nargs="+", required=True, help="comma-separated weights, e.g. 1,0 0.5,0.5")
     ap.add_argument("--pool-size", type=int, default=512)
@@ -166,5 +167,9 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     }
 
 
+def main(argv: list[str] | None = None) -> int:
+    return console(run, argv, "python -m ric_diffusion.reward_filtered_sft")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ric_core.checkpoints import CONFIG_FILE
-from ric_core.config import parse_cli, to_dict
+from ric_core.config import console, parse_cli, to_dict
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import (
@@ -344,10 +344,16 @@ def parse_args(argv: list[str] | None) -> DiffusionConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> TrainResult:
+def train(argv: list[str] | None = None) -> TrainResult:
+    """Train from the command line's arguments (in-process callers get the result)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     return run(parse_args(argv))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``ric-diffusion-train`` console script: 0 on success, 2 and one line on bad input."""
+    return console(train, argv, "ric-diffusion-train")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

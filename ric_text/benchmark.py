@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.config import from_dict
+from ric_core.config import console, from_dict
 from ric_eval.cli import run_benchmark, sweep_arg_parser
 from ric_eval.compute import add_compute, read_compute
 from ric_eval.sweep import PerPreferenceRuns, soup_weights
@@ -203,8 +203,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``ric-text-benchmark`` console script: 0 on success."""
-    run(argv)
-    return 0
+    return console(run, argv, "ric-text-benchmark")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ric_core.config import from_dict
+from ric_core.config import console, from_dict
 from ric_core.mapping import METHODS, resolve_targets
 from ric_core.stats import RewardStats
 from ric_text.config import TextConfig
@@ -131,7 +131,7 @@ class TextGenerator:
         return results
 
 
-def main(argv: list[str] | None = None) -> list[TextResult]:
+def generate(argv: list[str] | None = None) -> list[TextResult]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--prompt", required=True, action="append", help="repeat for several prompts")
@@ -160,5 +160,10 @@ def main(argv: list[str] | None = None) -> list[TextResult]:
     return results
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``ric-text-generate`` console script: 0 on success, 2 and one line on bad input."""
+    return console(generate, argv, "ric-text-generate")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ric_core.config import console
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.sweep import parse_preferences
@@ -133,7 +134,7 @@ def train_preference(cfg: TextConfig, preference: np.ndarray, out: Path, steps: 
     return final
 
 
-def main(argv: list[str] | None = None) -> dict[str, Path]:
+def run(argv: list[str] | None = None) -> dict[str, Path]:
     from ric_text.train import parse_args as parse_train_args
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -155,5 +156,9 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     }
 
 
+def main(argv: list[str] | None = None) -> int:
+    return console(run, argv, "python -m ric_text.morlhf")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.config import parse_cli
+from ric_core.config import console, parse_cli
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
@@ -107,10 +107,16 @@ def parse_args(argv: list[str] | None) -> TextConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> TextTrainResult:
+def train(argv: list[str] | None = None) -> TextTrainResult:
+    """Train from the command line's arguments (in-process callers get the result)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     return run(parse_args(argv))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``ric-text-train`` console script: 0 on success, 2 and one line on bad input."""
+    return console(train, argv, "ric-text-train")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -12,8 +12,8 @@ import app
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, tiny_sd_dir, image_folder, tiny_text_world):
-    from ric_diffusion.train import main as diffusion_train
-    from ric_text.train import main as text_train
+    from ric_diffusion.train import train as diffusion_train
+    from ric_text.train import train as text_train
 
     root = tmp_path_factory.mktemp("app")
     diffusion_train(tiny_train_args(tiny_sd_dir, image_folder, root / "image"))

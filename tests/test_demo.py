@@ -139,3 +139,18 @@ def test_benchmark_quick_compares_ric_with_the_baselines(demo, tmp_path):
             )
     again = benchmark(["--quick", "--demo-out", str(demo), "--out", str(out)])  # everything cached: same summary
     assert again["comparison"] == summary["comparison"]
+
+
+def test_readme_tables_are_written_from_the_summaries(demo, tmp_path):
+    from ric_demo.tables import main as tables
+
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- demo-table:start -->\nold\n<!-- demo-table:end -->\nafter\n")
+    assert tables(["--demo", str(demo), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    s = json.loads((demo / "summary.json").read_text())["worlds"]["image"]["models"]
+    row = next(ln for ln in text.splitlines() if ln.startswith("| 0 | image |"))
+    assert f"{s['baseline']['hypervolume']:.4g}" in row  # the number in the table is the one in the file
+    with pytest.raises(ValueError, match="benchmark-table"):
+        tables(["--benchmark", str(demo), "--readme", str(readme)])

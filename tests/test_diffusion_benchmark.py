@@ -8,7 +8,7 @@ from helpers import tiny_train_args
 
 from ric_core.pareto import hypervolume
 from ric_diffusion.benchmark import RiCModel, SoupModel, run
-from ric_diffusion.train import main as train
+from ric_diffusion.train import train
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_bad_model_spec_is_named(tmp_path):
 
 def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_path):
     from ric_diffusion.benchmark import per_preference_model
-    from ric_diffusion.reward_filtered_sft import main as morlhf
+    from ric_diffusion.reward_filtered_sft import run as morlhf
 
     out = tmp_path / "morlhf"
     args = tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "unused", "train.max_steps=2")

@@ -13,7 +13,7 @@ from helpers import tiny_train_args
 from ric_core.mors import mors
 from ric_core.stats import RewardStats
 from ric_diffusion.pipeline import RiCDiffusionPipeline
-from ric_diffusion.train import main
+from ric_diffusion.train import train as main
 
 ONLINE = [
     "online.iterations=2",

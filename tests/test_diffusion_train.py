@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from ric_core.mapping import map_preference
 from ric_core.stats import RewardStats
 from ric_diffusion.pipeline import RiCDiffusionPipeline
-from ric_diffusion.train import main
+from ric_diffusion.train import train as main
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_two_process_data_parallel_training(tmp_path, tiny_sd_dir, image_folder)
         import json, sys
         from safetensors.torch import save_file
         from ric_diffusion.models import lora_state_dict
-        from ric_diffusion.train import main
+        from ric_diffusion.train import train as main
         res = main(sys.argv[1:])
         acc = res.accelerator
         state = {{k: v.detach().contiguous() for k, v in lora_state_dict(acc.unwrap_model(res.comps.unet)).items()}}
@@ -206,7 +206,7 @@ def test_two_process_data_parallel_training(tmp_path, tiny_sd_dir, image_folder)
 
 
 def test_tiny_preset_and_generate_cli(tmp_path, tiny_sd_dir, image_folder):
-    from ric_diffusion.generate import main as generate
+    from ric_diffusion.generate import generate
 
     out = tmp_path / "preset"
     main(

@@ -9,8 +9,8 @@ from helpers import tiny_text_args
 
 from ric_eval.table import ResultsTable
 from ric_text.benchmark import RiCTextModel, TextSoupModel, run
-from ric_text.morlhf import main as morlhf
-from ric_text.train import main as train
+from ric_text.morlhf import run as morlhf
+from ric_text.train import train
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from helpers import tiny_text_args
 
 from ric_core.mapping import map_preference
 from ric_core.stats import RewardStats
-from ric_text.train import main
+from ric_text.train import train as main
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_empty_dataset_is_a_clear_error(tmp_path, tiny_text_world):
 def test_tiny_preset_with_toy_rewards_and_cli(tmp_path, tiny_text_world, capsys):
     from pathlib import Path
 
-    from ric_text.generate import main as generate
+    from ric_text.generate import generate
 
     policy, data, _ = tiny_text_world
     preset = Path(__file__).parents[1] / "configs" / "text" / "tiny.yaml"

@@ -1,4 +1,4 @@
-from ric_core.walkthrough import main
+from ric_demo.walkthrough import main
 
 
 def test_walkthrough_runs_end_to_end(capsys):

@@ -1,4 +1,4 @@
-"""A two-minute tour of the RiC core on synthetic rewards: ``python -m ric_core.walkthrough``.
+"""A two-minute tour of the RiC core on synthetic rewards: ``python -m ric_demo.walkthrough``.
 
 No model is trained here. An offline pool of (reward 1, reward 2) pairs with a real trade-off
 stands in for a relabelled dataset, and a *simulated* policy stands in for a RiC model: it lands

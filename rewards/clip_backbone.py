@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,8 @@ import torch
 
 from rewards.images import to_pil_list
 
-_CACHE: dict[tuple, OpenClipBackbone] = {}
+# Shared while some reward holds it, freed with the last one (e.g. after relabelling: ~1.7 GB for ViT-L/14 fp32)
+_CACHE: weakref.WeakValueDictionary[tuple, OpenClipBackbone] = weakref.WeakValueDictionary()
 
 
 class OpenClipBackbone:
@@ -66,6 +68,7 @@ def load_backbone(
 ) -> OpenClipBackbone:
     """The shared backbone for these settings, built on first use."""
     key = (model_name, pretrained, str(torch.device(device)), dtype)
-    if key not in _CACHE:
-        _CACHE[key] = OpenClipBackbone(model_name, pretrained, device, dtype)
-    return _CACHE[key]
+    backbone = _CACHE.get(key)
+    if backbone is None:
+        backbone = _CACHE[key] = OpenClipBackbone(model_name, pretrained, device, dtype)
+    return backbone

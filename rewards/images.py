@@ -37,9 +37,21 @@ def to_pil_list(images: Sequence[Any] | Any) -> list[Image.Image]:
     return [to_pil_rgb(im) for im in images]
 
 
-def to_float_array(images: Sequence[Any]) -> np.ndarray:
-    """A batch as float32 (N, H, W, 3) in [0, 1]; images must share one size."""
+def by_size(images: Sequence[Any], fn: Any) -> np.ndarray:
+    """``fn`` ((n, H, W, 3) float32 in [0, 1], one size) -> (n,) scores, applied to each group of
+    equal-size images; scores come back in the input order, so a folder of mixed sizes scores as one.
+
+    Example:
+        >>> from PIL import Image
+        >>> ims = [Image.new("RGB", (4, 4), "white"), Image.new("RGB", (8, 2), "black")]
+        >>> by_size(ims, lambda x: x.mean(axis=(1, 2, 3))).tolist()
+        [1.0, 0.0]
+    """
     arrays = [np.asarray(im, dtype=np.float32) / 255.0 for im in to_pil_list(images)]
-    if len({a.shape for a in arrays}) > 1:
-        raise ValueError("these images differ in size; resize them to one size first")
-    return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 3), dtype=np.float32)
+    groups: dict[tuple, list[int]] = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault(a.shape, []).append(i)
+    out = np.zeros(len(arrays), dtype=np.float64)
+    for idx in groups.values():
+        out[idx] = fn(np.stack([arrays[i] for i in idx]))
+    return out

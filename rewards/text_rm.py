@@ -1,6 +1,6 @@
 """Hugging Face sequence-classification reward models with their input conventions.
 
-Conventions (ric-method.md 2.2), where ``prompt`` is the clean prompt (no reward tags):
+Conventions (docs/method.md 2.2), where ``prompt`` is the clean prompt (no reward tags):
 - ``pair``: tokenizer(prompt, response), a text pair (harmless, helpful, deberta);
 - ``response``: the response alone (humor);
 - ``reversed_bos``: response + " " + BOS + " " + prompt, one text (summary; pass the post as prompt);

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rewards.base import IMAGE_INPUTS, Reward
-from rewards.images import to_float_array
+from rewards.images import by_size
 
 POSITIVE_WORDS = frozenset(
     {
@@ -70,7 +70,7 @@ class ToyBrightness(Reward):
     name, inputs = "toy_brightness", IMAGE_INPUTS
 
     def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
-        return to_float_array(images).mean(axis=(1, 2, 3))
+        return by_size(images, lambda x: x.mean(axis=(1, 2, 3)))
 
 
 class ToyColorfulness(Reward):
@@ -79,7 +79,10 @@ class ToyColorfulness(Reward):
     name, inputs = "toy_colorfulness", IMAGE_INPUTS
 
     def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
-        x = to_float_array(images)  # (N, H, W, 3)
+        return by_size(images, self._score)
+
+    @staticmethod
+    def _score(x: np.ndarray) -> np.ndarray:  # (N, H, W, 3) one size
         rg = x[..., 0] - x[..., 1]
         yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
         std = np.sqrt(rg.std(axis=(1, 2)) ** 2 + yb.std(axis=(1, 2)) ** 2)
@@ -93,7 +96,11 @@ class ToyDetail(Reward):
     name, inputs = "toy_detail", IMAGE_INPUTS
 
     def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
-        grey = to_float_array(images).mean(axis=-1)  # (N, H, W)
+        return by_size(images, self._score)
+
+    @staticmethod
+    def _score(x: np.ndarray) -> np.ndarray:
+        grey = x.mean(axis=-1)  # (N, H, W)
         gy, gx = np.abs(np.diff(grey, axis=1)), np.abs(np.diff(grey, axis=2))
         return gy.mean(axis=(1, 2)) + gx.mean(axis=(1, 2))
 
@@ -109,7 +116,10 @@ class ToyStripes(Reward):
         self.period = period
 
     def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
-        grey = to_float_array(images).mean(axis=-1)  # (N, H, W)
+        return by_size(images, self._score)
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        grey = x.mean(axis=-1)  # (N, H, W)
         h = grey.shape[1]
         spectrum = np.abs(np.fft.rfft(grey, axis=1)) / h  # (N, H//2 + 1, W), per column
         k0 = h // self.period

@@ -1,4 +1,4 @@
-"""Preference grids: the simplex points a sweep evaluates (ric-method.md 4.5 and 6)."""
+"""Preference grids: the simplex points a sweep evaluates (docs/method.md 4.5 and 6)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-# The paper's three-objective evaluation vectors (ric-method.md 4.5).
+# The paper's three-objective evaluation vectors (docs/method.md 4.5).
 PAPER_3D: tuple[tuple[float, float, float], ...] = (
     (0.0, 0.0, 1.0),
     (0.0, 1.0, 0.0),

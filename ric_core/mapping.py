@@ -1,7 +1,7 @@
 """Preference weights w (on the simplex) -> target rewards written into the model's condition.
 
 Each rule gives a fraction x_i in [0, 1] per objective; the target is then
-``low_i + x_i * (high_i - low_i)`` (ric-method.md section 4):
+``low_i + x_i * (high_i - low_i)`` (docs/method.md section 4):
 
 - ``linf`` (the paper's rule): x_i = min(N * w_i, 1). The most-weighted objective always gets its
   maximum; the others rise linearly and reach it at w_i = 1/N.
@@ -158,7 +158,7 @@ def map_preference(
     ``levels[0] + x * (levels[1] - levels[0])``. ``decimals=1`` rounds as the tags do; ``None`` keeps
     full precision.
 
-    Example (the table in ric-method.md 4.3):
+    Example (the table in docs/method.md 4.3):
         >>> map_preference([0.7, 0.3], low=-4.2, high=4.2).tolist()
         [4.2, 0.8]
         >>> map_preference([0.7, 0.3], method="l2", low=-4.2, high=4.2).tolist()
@@ -175,7 +175,7 @@ def map_preference(
     else:
         lo, hi = _bounds(w.shape[0], low, high, stats)
         targets = lo + x * (hi - lo)
-    return targets if decimals is None else np.round(targets, decimals)
+    return targets if decimals is None else np.round(targets, decimals) + 0.0  # + 0.0: never print -0.0
 
 
 def project_to_feasible(targets: np.ndarray | Sequence[float], feasible: np.ndarray) -> np.ndarray:
@@ -220,5 +220,5 @@ def resolve_targets(
         z = np.asarray(rewards, dtype=np.float64)
         if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
             raise ValueError(f"rewards must be {k} finite normalised values ({list(stats.names)}); got {rewards}")
-        return np.round(z, 1)
+        return np.round(z, 1) + 0.0
     return map_preference(preference, method=method, p=p, stats=stats, levels=levels)

@@ -1,4 +1,4 @@
-"""Multi-objective rejection sampling (MORS), the online stage's filter (ric-method.md section 3).
+"""Multi-objective rejection sampling (MORS), the online stage's filter (docs/method.md section 3).
 
 For a pool of normalised rewards s (N samples, K rewards), tau_k is the q-quantile of reward k over
 the pool (numpy's linear interpolation). The paper keeps a sample when *at least one* s_k >= tau_k,

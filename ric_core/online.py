@@ -1,4 +1,4 @@
-"""The online stage, written once for both modalities (ric-method.md section 3).
+"""The online stage, written once for both modalities (docs/method.md section 3).
 
 One iteration: sample prompts and targets -> the policy generates (in shards) -> score with the same
 rewards -> normalise with the *offline* statistics -> relabel each sample with what it obtained ->
@@ -16,6 +16,7 @@ The loop needs two small things (see the protocols): a policy that can ``generat
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -24,12 +25,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ric_core.io import atomic_write_json, atomic_write_text, read_prompts
 from ric_core.mors import mors
 from ric_core.online_targets import STRATEGIES, sample_online_targets
 from ric_core.pareto import hypervolume
 from ric_core.stats import RewardStats
+
+logger = logging.getLogger("ric.online")
 
 
 @dataclass
@@ -195,7 +199,17 @@ class OnlineLoop:
     def generate(self, it: int, state: dict[str, Any]) -> None:
         prompts, targets, ids = self.plan(it)
         size = self.cfg.shard_size
-        for shard, start in enumerate(range(0, len(ids), size)):
+        starts = list(range(0, len(ids), size))
+        todo = len(starts) - len(state["shards_done"])
+        logger.info(
+            "online iteration %d: generating and scoring %d samples (%d of %d shards to do)",
+            it,
+            len(ids),
+            todo,
+            len(starts),
+        )
+        bar = tqdm(total=len(ids), initial=len(state["shards_done"]) * size, desc=f"online {it}: generate+score")
+        for shard, start in enumerate(starts):
             if shard in state["shards_done"]:
                 continue
             sl = slice(start, start + size)
@@ -220,7 +234,9 @@ class OnlineLoop:
             _write_jsonl(self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl", rows)
             state["shards_done"] = sorted({*state["shards_done"], shard})
             self.save_state(state)
+            bar.update(len(outputs))
             fault_point(f"generate:{it}:{shard}")
+        bar.close()
 
     def select(self, it: int) -> dict[str, Any]:
         """Relabel the pool with its obtained rewards, MORS it, append survivors; returns metrics."""
@@ -304,6 +320,14 @@ class OnlineLoop:
                 fault_point(f"after_generate:{it}")
             if state["phase"] == "select":
                 metrics = self.select(it)
+                logger.info(
+                    "online iteration %d: MORS kept %d of %d (%.0f%%); buffer %d samples",
+                    it,
+                    metrics["kept"],
+                    metrics["generated"] - metrics["dropped"],
+                    100 * metrics["mors_acceptance"],
+                    metrics["buffer_size"],
+                )
                 rows = [m for m in _read_jsonl(self.dir / "metrics.jsonl") if m["iteration"] != it] + [metrics]
                 _write_jsonl(self.dir / "metrics.jsonl", rows)
                 if on_iteration:
@@ -311,6 +335,9 @@ class OnlineLoop:
                 state["phase"] = "fit"
                 self.save_state(state)
             if state["phase"] == "fit":
+                logger.info(
+                    "online iteration %d: fine-tuning %d steps at lr %g", it, self.cfg.steps, self.cfg.learning_rate
+                )
                 self.fit(it, state)
                 state = {
                     **state,

@@ -1,4 +1,4 @@
-"""Target rewards for online generation (ric-method.md section 3, `sample_goals`).
+"""Target rewards for online generation (docs/method.md section 3, `sample_goals`).
 
 The paper's sampler gives each prompt one objective drawn uniformly in its range and puts every
 other objective at its maximum: the same family of targets the `linf` mapping produces at

@@ -1,6 +1,6 @@
 """Pareto fronts and hypervolume (all objectives maximised), through moocore.
 
-The reference code draws fronts but computes no hypervolume (ric-method.md 5, 11); we report the
+The reference code draws fronts but computes no hypervolume (docs/method.md 5, 11); we report the
 exact hypervolume with an explicit reference point, for any number of objectives.
 """
 

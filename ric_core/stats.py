@@ -1,7 +1,7 @@
 """Per-reward statistics of the relabelled training set, and z-score normalisation.
 
 RiC conditions the model on *normalised* rewards z = (r - mean) / std, with the mean and the
-population std taken over the whole relabelled training set (ric-method.md section 2.3). The same
+population std taken over the whole relabelled training set (docs/method.md section 2.3). The same
 statistics normalise online generations, bound the preference mapping and label the app's sliders,
 so they are saved as JSON beside every checkpoint, reward names and order included.
 """
@@ -87,11 +87,14 @@ class RewardStats:
         names: Sequence[str],
         decimals: int | None = None,
         quantile_levels: Sequence[float] = DEFAULT_QUANTILE_LEVELS,
+        constant_ok: bool = False,
     ) -> RewardStats:
         """Compute statistics from an (N, K) matrix of raw scores.
 
         ``decimals=1`` reproduces the reference code, which rounds raw scores to one decimal before
-        computing the mean and std (ric-method.md 2.3); the default keeps full precision.
+        computing the mean and std (docs/method.md 2.3); the default keeps full precision.
+        ``constant_ok`` gives a constant reward std 1 (a run that never normalises, e.g. an unconditioned
+        baseline, only needs the names and ranges).
         """
         arr = as_score_matrix(scores, names)
         if arr.shape[0] < 2:
@@ -102,7 +105,7 @@ class RewardStats:
         return cls(
             names=tuple(names),
             mean=arr.mean(axis=0),
-            std=arr.std(axis=0),
+            std=np.where(arr.std(axis=0) > 0, arr.std(axis=0), 1.0) if constant_ok else arr.std(axis=0),
             min=arr.min(axis=0),
             max=arr.max(axis=0),
             quantile_levels=levels,

@@ -1,7 +1,7 @@
 """Reward tags in text: ``<rm1_score> 0.3 <rm2_score> -1.1``, written into prompts and read back.
 
 The paper writes each normalised reward as plain text (not special tokens), one decimal, tags
-numbered from 1 in reward order (ric-method.md 2.4). One formatter serves both modalities; the
+numbered from 1 in reward order (docs/method.md 2.4). One formatter serves both modalities; the
 diffusion paper uses the template ``<rm{i}>`` instead of ``<rm{i}_score>``.
 """
 
@@ -68,7 +68,7 @@ def parse_tags(text: str, num_rewards: int, template: str = DEFAULT_TAG_TEMPLATE
 
 
 def strip_tags(text: str, num_rewards: int | None = None, template: str = DEFAULT_TAG_TEMPLATE) -> str:
-    """Remove every tag and its value, e.g. to give reward models the clean prompt (ric-method.md 2.2).
+    """Remove every tag and its value, e.g. to give reward models the clean prompt (docs/method.md 2.2).
 
     Whitespace around a removed tag collapses to the whitespace before it, so the surrounding text is
     left as it was written. ``num_rewards=None`` removes tags with any number.

@@ -66,7 +66,7 @@ class TrainConfig:
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 1.0
     use_8bit_adam: bool = False  # needs bitsandbytes and CUDA
-    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (accelerate)
+    mixed_precision: str | None = None  # "no" | "fp16" | "bf16"; None: the accelerate launch config's (else "no")
     gradient_checkpointing: bool = False
     enable_xformers: bool = False  # only used when CUDA is present; SDPA otherwise
     ema: bool = False

@@ -17,6 +17,8 @@ from ric_core.io import atomic_write_json
 from ric_core.mapping import METHODS
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
 
 def generate(argv: list[str] | None = None) -> list[Path]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,13 +34,21 @@ def generate(argv: list[str] | None = None) -> list[Path]:
     ap.add_argument("--reward-guidance-scale", type=float)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--base-model", help="override the base model path or id")
+    ap.add_argument("--height", type=int, help="pixels (default: the UNet's sample_size x the VAE's factor)")
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--dtype", choices=sorted(DTYPES), help="default: float16 on CUDA, float32 on CPU")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--ema", action="store_true", help="use the EMA weights")
     ap.add_argument("--out", default="samples", help="output folder")
     args = ap.parse_args(argv)
 
+    for name in ("num_images", "steps", "height", "width"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {value}")
+    dtype = DTYPES[args.dtype or ("float16" if str(args.device).startswith("cuda") else "float32")]
     pipe = RiCDiffusionPipeline.from_checkpoint(
-        args.checkpoint, base_model=args.base_model, device=args.device, use_ema=args.ema
+        args.checkpoint, base_model=args.base_model, device=args.device, dtype=dtype, use_ema=args.ema
     )
     out = pipe(
         args.prompt,
@@ -50,6 +60,8 @@ def generate(argv: list[str] | None = None) -> list[Path]:
         guidance_scale=args.guidance_scale,
         reward_guidance_scale=args.reward_guidance_scale,
         seed=args.seed,
+        height=args.height,
+        width=args.width,
     )
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)

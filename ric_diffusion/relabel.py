@@ -7,6 +7,7 @@ twice. Unreadable images are skipped and listed in a report, never a crash mid-r
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass, field
@@ -95,7 +96,11 @@ def prepare_offline_data(cfg: DiffusionConfig, acc: Any) -> tuple[RecordSet, np.
         logger.warning(report.summary())
         for s in report.skipped:
             logger.warning("skipped %s: %s", s["key"], s["reason"])
-        RewardStats.from_scores(raw, reward_set.names).save(out / "relabel" / "reward_stats.json")
+        unconditioned = cfg.conditioning.strategy == "none"  # trains on no reward: normalises nothing
+        stats = RewardStats.from_scores(raw, reward_set.names, constant_ok=unconditioned)
+        stats.save(out / "relabel" / "reward_stats.json")
+        del reward_set  # frees the reward models (a shared CLIP backbone goes with its last reward)
+        gc.collect()
     acc.wait_for_everyone()
     if not acc.is_main_process:  # everything is cached now: read it back, no reward model needed
         raw, kept = cached_scores(records, reward_names(cfg.rewards), score_cache)

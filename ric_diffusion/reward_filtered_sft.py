@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewards.score_cache import ScoreCache
 from ric_core.config import console
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
@@ -118,6 +119,9 @@ def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, q
     for i in keep:
         shutil.copy2(pool / "images" / rows[i]["file_name"], data / rows[i]["file_name"])
     (data / "metadata.jsonl").write_text("".join(json.dumps(rows[i]) + "\n" for i in keep))
+    # the pool is scored already: seed the run's relabel cache, so training scores no image twice
+    cache = ScoreCache(out / "relabel" / "scores.parquet", tuple(names))
+    cache.update([str((data / rows[i]["file_name"]).resolve()) for i in keep], raw[keep])
     meta = {
         "preference": [float(w) for w in preference],
         "method": "reward-filtered SFT (MORLHF-style, not RL)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ric_core.checkpoints import CONFIG_FILE
-from ric_core.config import console, parse_cli, to_dict
+from ric_core.config import check_launch, console, parse_cli, to_dict
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import (
@@ -304,15 +305,34 @@ def diffusion_target(sched: Any, latents: torch.Tensor, noise: torch.Tensor, t: 
     raise ValueError(f"unsupported prediction_type {kind!r} in the scheduler config: epsilon, v_prediction or sample")
 
 
+def precision(requested: str | None, env: dict[str, str] | None = None) -> str | None:
+    """One source of truth for mixed precision: ``train.mixed_precision`` or the accelerate launch config's
+    (``ACCELERATE_MIXED_PRECISION``); both set and different is an error, not a silent override."""
+    launched = (os.environ if env is None else env).get("ACCELERATE_MIXED_PRECISION")
+    if requested not in (None, "no", "fp16", "bf16"):
+        raise ValueError(f"train.mixed_precision must be no, fp16 or bf16; got {requested!r}")
+    if requested and launched and launched != requested:
+        raise ValueError(
+            f"train.mixed_precision={requested} but the accelerate launch config says {launched}: set one of them "
+            "(train.mixed_precision=null follows the launch config)"
+        )
+    return requested
+
+
 def run(cfg: DiffusionConfig) -> TrainResult:
     tc = cfg.train
     out = Path(tc.output_dir)
     acc = Accelerator(
         gradient_accumulation_steps=tc.gradient_accumulation_steps,
-        mixed_precision=tc.mixed_precision,
+        mixed_precision=precision(tc.mixed_precision),
         log_with=None if tc.report_to == "none" else tc.report_to,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
     )
+    check_launch(acc.num_processes, cfg.online.iterations)  # before hours of relabelling and caching
+    if acc.mixed_precision == "fp16" and acc.device.type == "cpu":
+        logger.warning("mixed precision fp16 does nothing on a CPU: this run trains in fp32 (bf16 works on CPUs)")
+    if tc.use_8bit_adam and not torch.cuda.is_available():
+        raise ValueError("train.use_8bit_adam needs CUDA (bitsandbytes); set it to false on CPU")
     set_seed(tc.seed)  # LoRA and conditioner initialisation
     comps = load_components(cfg.model)
     records, raw, stats = prepare_offline_data(cfg, acc)

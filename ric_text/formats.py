@@ -1,12 +1,12 @@
 """Reward-tagged prompts for LLMs, tokenised once, with the loss on the response only.
 
-Formats (ric-method.md 2.4):
+Formats (docs/method.md 2.4):
 - ``assistant`` (HH-RLHF): ``\\n\\nHuman: ...?  <rm1_score> 0.3 <rm2_score> -1.1 \\n\\nAssistant: {response}</s>``
 - ``summary``: ``### Instruction: ... ### Input: {post} <rm1_score> z1 <rm2_score> z2 ### Response: {summary}</s>``
 - ``chat``: the tags end the last user turn; the tokenizer's chat template renders the conversation.
 
 Every marker is removed as an exact suffix, never with ``str.strip``'s character sets (the
-reference code's bug that turned "...his reason" into "...his rea", ric-method.md 9.6).
+reference code's bug that turned "...his reason" into "...his rea", docs/method.md 9.6).
 """
 
 from __future__ import annotations
@@ -54,9 +54,36 @@ def tagged_prompt(
     if fmt == "chat":
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ValueError("the chat format needs a tokenizer with a chat template")
-        messages = [{"role": "user", "content": f"{prompt}\n{tags}" if tags else prompt}]
+        messages = dialogue_messages(prompt)
+        if tags:
+            messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n{tags}"}
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     raise ValueError(f"unknown prompt format {fmt!r}; choose one of {FORMATS}")
+
+
+def dialogue_messages(prompt: str) -> list[dict[str, str]]:
+    r"""An HH transcript (``\n\nHuman: ... \n\nAssistant: ... \n\nHuman: ... \n\nAssistant:``) as chat
+    messages ending with the user's turn; a bare question is one user message. Training and generation
+    both build chat prompts through here, so the same question gives the same prompt.
+
+    Example:
+        >>> hh = "\n\nHuman: hi \n\nAssistant: hello \n\nHuman: bread? \n\nAssistant:"
+        >>> [m["role"] for m in dialogue_messages(hh)]
+        ['user', 'assistant', 'user']
+        >>> dialogue_messages("bread?") == dialogue_messages("\n\nHuman: bread? \n\nAssistant:")
+        True
+    """
+    import re
+
+    body = prompt.removesuffix(ASSISTANT_MARKER)
+    if "\n\nHuman:" not in body:
+        return [{"role": "user", "content": body.strip()}]
+    turns = re.split(r"\n\n(Human|Assistant):", body)[1:]  # [role, text, role, text, ...]
+    roles = {"Human": "user", "Assistant": "assistant"}
+    messages = [{"role": roles[r], "content": t.strip()} for r, t in zip(turns[::2], turns[1::2], strict=True)]
+    if messages[-1]["role"] != "user":
+        raise ValueError("a chat-format prompt must end with the user's turn (then the assistant marker)")
+    return messages
 
 
 def completion_text(response: str, fmt: str) -> str:

@@ -27,14 +27,25 @@ def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
     return tok
 
 
+def check_quantization(cfg: TextModelConfig) -> None:
+    """8-/4-bit loading needs CUDA and bitsandbytes: say so at start-up, not after relabelling."""
+    import importlib.util
+
+    if not (cfg.load_in_8bit or cfg.load_in_4bit):
+        return
+    if not torch.cuda.is_available():
+        raise ValueError("model.load_in_8bit/4bit need a CUDA device; set model.load_in_8bit=false on CPU")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("model.load_in_8bit/4bit need bitsandbytes: pip install -e '.[bnb]'")
+
+
 def load_policy(cfg: TextModelConfig, device: Any = None) -> Any:
     """The base causal LM, optionally 8-/4-bit through bitsandbytes (CUDA only)."""
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code}
     if cfg.load_in_8bit or cfg.load_in_4bit:
-        if not torch.cuda.is_available():
-            raise ValueError("model.load_in_8bit/4bit need CUDA and bitsandbytes; set them to false on CPU")
+        check_quantization(cfg)
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=cfg.load_in_8bit, load_in_4bit=cfg.load_in_4bit)

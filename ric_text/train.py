@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.config import console, parse_cli
+from ric_core.config import check_launch, console, parse_cli
 from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples
-from ric_text.model import load_policy, load_tokenizer
+from ric_text.model import check_quantization, load_policy, load_tokenizer
 from ric_text.relabel import relabel_stage
 from ric_text.sft import encode_dataset, lora_config, ric_files_callback, sft_config, write_ric_files
 
@@ -46,6 +46,8 @@ def run(cfg: TextConfig) -> TextTrainResult:
 
     tc, out = cfg.train, Path(cfg.train.output_dir)
     state, start = PartialState(), time.time()
+    check_launch(state.num_processes, cfg.online.iterations)  # before hours of relabelling
+    check_quantization(cfg.model)
     tok = load_tokenizer(cfg.model.pretrained, cfg.model.trust_remote_code)
     samples = training_samples(cfg, tok)
     raw, stats = relabel_stage(cfg, samples, state)

@@ -17,9 +17,10 @@ SCRIPTS = sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
-def run(*args, timeout=600):
+def run(*args, timeout=600, env=None):
     exe = Path(sys.executable).parent / args[0]  # the installed script next to this Python
-    return subprocess.run([str(exe), *map(str, args[1:])], capture_output=True, text=True, env=ENV, timeout=timeout)
+    cmd = [str(exe), *map(str, args[1:])]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**ENV, **(env or {})}, timeout=timeout)
 
 
 def assert_one_line_error(r, *words):
@@ -51,6 +52,11 @@ def test_generate_and_benchmark_scripts_succeed(runs, tmp_path):
     r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a square", "--preference", "0.6",
             "0.4", "--out", tmp_path / "imgs")  # fmt: skip
     assert r.returncode == 0 and len(list((tmp_path / "imgs").glob("*.png"))) == 1, r.stderr[-2000:]
+    r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a square", "--preference", "0.6",
+            "0.4", "--height", "64", "--width", "32", "--dtype", "float32", "--out", tmp_path / "tall")  # fmt: skip
+    from PIL import Image
+
+    assert r.returncode == 0 and Image.open(next((tmp_path / "tall").glob("*.png"))).size == (32, 64)
     r = run("ric-text-generate", "--checkpoint", root / "text", "--prompt", "how?", "--preference", "0.5", "0.5")
     assert r.returncode == 0 and "targets" in json.loads(r.stdout.strip().splitlines()[-1]), r.stderr[-2000:]
     prompts = tmp_path / "p.txt"
@@ -80,5 +86,10 @@ def test_bad_input_is_one_line(runs, tmp_path, tiny_sd_dir, image_folder):
     assert_one_line_error(r, "no RiC text checkpoint")
     r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a", "--preference", "1", "1", "1")
     assert_one_line_error(r, "2")  # three weights for two rewards: the count is named
+    r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a", "--preference", "1", "0",
+            "--steps", "-5")  # fmt: skip
+    assert_one_line_error(r, "--steps must be >= 1")
+    r = run("ric-diffusion-train", *tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "w"), env={"WORLD_SIZE": "2"})
+    assert_one_line_error(r, "launched as 2 processes")
     for script in ("ric-diffusion-benchmark", "ric-text-benchmark"):
         assert_one_line_error(run(script, "--model", "no-equals-sign", "--rewards", "toy_length"), "NAME=SPEC")

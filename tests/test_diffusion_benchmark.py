@@ -107,6 +107,8 @@ def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_
         compute = json.loads((ckpt / "compute.json").read_text())
         assert compute["generated_samples"] >= 8 and compute["unet_forward_generation"] == 8 * 4 * 2
         assert json.loads((ckpt / "ric_config.json").read_text())["conditioning"]["strategy"] == "none"
+        report = json.loads((ckpt.parent / "relabel" / "report.json").read_text())
+        assert report["scored_now"] == 0 and report["from_cache"] == 4  # the pool's scores are reused
     model = per_preference_model(out)
     assert model.covers([1.0, 0.0]) and not model.covers([0.5, 0.5])
     images, targets = model.generate(["a red square"], [0.0, 1.0], [0])

@@ -127,3 +127,15 @@ def test_optimizer_state_round_trip_without_pickle(tmp_path):
     opt.step()
     opt2.step()
     torch.testing.assert_close(p, q)
+
+
+def test_mixed_precision_has_one_source_of_truth():
+    from ric_diffusion.train import precision
+
+    assert precision(None, {}) is None  # accelerate decides (launch config, else "no")
+    assert precision("bf16", {"ACCELERATE_MIXED_PRECISION": "bf16"}) == "bf16"
+    assert precision(None, {"ACCELERATE_MIXED_PRECISION": "fp16"}) is None  # the launch config's fp16 is used
+    with pytest.raises(ValueError, match="launch config says fp16"):
+        precision("no", {"ACCELERATE_MIXED_PRECISION": "fp16"})
+    with pytest.raises(ValueError, match="must be no, fp16 or bf16"):
+        precision("fp8", {})

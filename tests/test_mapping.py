@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from ric_core.mapping import map_preference, validate_preference
 from ric_core.stats import RewardStats
 
-# ric-method.md section 4.3: w1 -> (linf targets, l2 targets, linear targets) for range [-4.2, 4.2].
+# docs/method.md section 4.3: w1 -> (linf targets, l2 targets, linear targets) for range [-4.2, 4.2].
 PAPER_TABLE = {
     1.0: ((4.2, -4.2), (4.2, -4.2), (4.2, -4.2)),
     0.9: ((4.2, -2.5), (4.1, -3.3), (3.4, -3.4)),
@@ -186,3 +186,11 @@ def test_bad_method_and_p():
         map_preference([0.5, 0.5], method="lp", p=0.5, low=0, high=1)
     with pytest.raises(ValueError, match="low= and high="):
         map_preference([0.5, 0.5])
+
+
+def test_targets_never_print_minus_zero():
+    from ric_core.mapping import map_preference
+
+    t = map_preference([0.5, 0.5], method="linear", low=-1.0, high=1.0)  # 0.0 computed as -1 + 0.5 * 2
+    assert [str(x) for x in t.tolist()] == ["0.0", "0.0"]
+    assert str(map_preference([0.5, 0.5], method="linear", low=-0.04, high=0.0)[0]) == "0.0"  # -0.02 rounds to -0.0

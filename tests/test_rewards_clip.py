@@ -132,3 +132,23 @@ def test_real_vit_l14_architecture_with_random_weights(tmp_path):
     r = get_reward("aesthetic", weights=tmp_path / "head.pth", clip_model="ViT-L-14", clip_pretrained=None)
     assert r.head.layers[0].in_features == 768
     assert r(images=IMAGES[:2]).shape == (2,)
+
+
+def test_the_shared_backbone_is_freed_with_its_last_reward(tiny_clip_name, tiny_clip_checkpoint):
+    """Relabelling drops its rewards; the CLIP backbone must not stay resident for the whole training."""
+    import gc
+
+    import torch
+
+    from rewards import get_reward
+    from rewards.clip_backbone import _CACHE
+
+    # a dtype no other test uses: its own cache entry, held by no module-level fixture
+    kwargs = {"clip_model": tiny_clip_name, "clip_pretrained": tiny_clip_checkpoint, "dtype": torch.float64}
+    a = get_reward("clip_score", **kwargs)
+    b = get_reward("clip_score", **kwargs)
+    assert a.backbone is b.backbone and len(_CACHE) >= 1
+    key = next(k for k, v in _CACHE.items() if v is a.backbone)
+    del a, b
+    gc.collect()
+    assert key not in _CACHE

@@ -112,3 +112,19 @@ def test_registry():
     with pytest.raises(ValueError, match="already registered"):
         register_reward("aesthetic", ToyBrightness, modality="image")
     assert isinstance(get_reward("jpeg_compressibility", quality=80), JpegCompressibility)
+
+
+def test_toy_image_rewards_score_folders_of_mixed_sizes():
+    """A relabelling batch may mix sizes (a folder of real photos): each image scores as it would alone."""
+    from PIL import Image
+
+    from rewards import RewardSet
+
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in [(16, 16), (24, 32), (16, 16)]
+    ]
+    names = ["toy_brightness", "toy_colorfulness", "toy_detail", "toy_stripes"]
+    together = RewardSet(names, progress=False)(images=images).values
+    alone = np.concatenate([RewardSet(names, progress=False)(images=[im]).values for im in images])
+    np.testing.assert_allclose(together, alone, rtol=1e-6)

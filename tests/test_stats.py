@@ -81,3 +81,11 @@ def test_shape_and_name_mismatches():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="reward_stats.json"):
         RewardStats.load(tmp_path)
+
+
+def test_constant_rewards_are_refused_unless_nothing_is_normalised():
+    scores = [[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]]
+    with pytest.raises(ValueError, match="every sample scored the same"):
+        RewardStats.from_scores(scores, ["a", "b"])
+    s = RewardStats.from_scores(scores, ["a", "b"], constant_ok=True)  # e.g. an unconditioned baseline
+    assert s.std.tolist() == [pytest.approx(np.std([1.0, 3.0, 5.0])), 1.0] and s.max[1] == 2.0

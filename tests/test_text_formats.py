@@ -92,3 +92,21 @@ def test_adapters_and_bad_input(tmp_path):
     empty.write_text(json.dumps({"chosen": "nothing", "rejected": "nothing"}) + "\n")
     with pytest.raises(ValueError, match="no usable samples.*no assistant marker"):
         load_samples(str(empty), "hh")
+
+
+def test_chat_training_and_generation_prompts_are_the_same(tok):
+    """HH transcripts are parsed into turns and the tags end the last user turn, so the prompt a chat
+    model trains on for a question is exactly the one ric-text-generate builds from that question."""
+    from ric_text.formats import prompt_ids
+    from ric_text.generate import as_user_prompt
+
+    hh = "\n\nHuman: how do I bake bread? \n\nAssistant:"
+    bare = as_user_prompt("how do I bake bread?", "chat")
+    trained = encode_example(tok, hh, "Mix and bake.", [0.3, -1.1], "chat")
+    assert prompt_ids(tok, bare, [0.3, -1.1], "chat") == trained.input_ids[: trained.completion_mask.index(1)]
+    multi = "\n\nHuman: hi \n\nAssistant: hello! \n\nHuman: and bread? \n\nAssistant:"
+    text = tagged_prompt(multi, [0.3, -1.1], "chat", tokenizer=tok)
+    assert text.count("<|user|>") == 2 and text.count("<|assistant|>") == 2  # two turns each, then the reply
+    assert text.index("hello!") < text.index("and bread?") < text.index("<rm1_score> 0.3")
+    with pytest.raises(ValueError, match="end with the user's turn"):
+        tagged_prompt("\n\nHuman: hi \n\nAssistant: hello", [0.3, -1.1], "chat", tokenizer=tok)

@@ -81,18 +81,26 @@ def make_data(tmp: Path, n: int, resolution: int) -> tuple[RecordSet, np.ndarray
     return RecordSet(records), rng.normal(size=(n, 2))
 
 
-def make_trainer(comps: Components, z: np.ndarray, tmp: Path, batch_size: int, device: str) -> DiffusionTrainer:
+def make_trainer(
+    comps: Components,
+    z: np.ndarray,
+    tmp: Path,
+    batch_size: int,
+    device: str,
+    precision: str = "no",
+    checkpointing: bool = False,
+) -> DiffusionTrainer:
     """The real trainer (LoRA rank 16 + embed conditioner, AdamW) on ``comps``."""
     from accelerate import Accelerator
 
     overrides = {"output_dir": str(tmp / "run"), "batch_size": batch_size, "report_to": "none", "log_every": 10**9}
     cfg = DiffusionConfig()
-    cfg.train.__dict__.update(overrides)
+    cfg.train.__dict__.update(overrides, gradient_checkpointing=checkpointing)
     cfg.lora.rank, cfg.lora.alpha = 16, 16
     for m in (comps.unet, comps.vae, comps.text_encoder):
         m.to(device)
     stats = RewardStats.from_scores(z, ["r1", "r2"])
-    return DiffusionTrainer(cfg, Accelerator(cpu=device == "cpu"), comps, stats)
+    return DiffusionTrainer(cfg, Accelerator(cpu=device == "cpu", mixed_precision=precision), comps, stats)
 
 
 def rate(fn, steps: int, device: str) -> float:

@@ -1,6 +1,7 @@
 """Benchmark diffusion models over a preference sweep: results.csv, summary.json, pareto.png, image grids.
 
-    python -m ric_diffusion.benchmark --model ric=runs/sd15-aes-jpeg --model base=runwayml/stable-diffusion-v1-5 \\
+    python -m ric_diffusion.benchmark --model ric=runs/sd15-aes-jpeg \\
+        --model base=stable-diffusion-v1-5/stable-diffusion-v1-5 \\
         --model soups=soup:runs/soup-aes,runs/soup-jpeg --rewards aesthetic jpeg_compressibility --out runs/bench
 
 A model is ``NAME=SPEC``; SPEC is a RiC checkpoint (or run folder), a plain diffusers base model,

@@ -7,7 +7,7 @@ as MORLHF trains one model per preference. The pool is generated once and shared
 run's ``compute.json`` counts the whole pool, as a stand-alone run would pay for it.
 
     python -m ric_diffusion.reward_filtered_sft --preferences 1,0 0.5,0.5 0,1 --pool-size 512 --out runs/morlhf \\
-        -- model.pretrained=runwayml/stable-diffusion-v1-5 data.source=my_images train.max_steps=2000
+        -- model.pretrained=stable-diffusion-v1-5/stable-diffusion-v1-5 data.source=my_images train.max_steps=2000
 
 Evaluate with ``python -m ric_diffusion.benchmark --model morlhf=per-preference:runs/morlhf``; the two
 one-hot runs are also the ingredients of Rewarded Soups (``soup:runs/morlhf/w_1_0,runs/morlhf/w_0_1``).

@@ -72,9 +72,31 @@ class Components:
         return float(self.vae.config.scaling_factor)
 
 
+SUPPORTED_PIPELINES = ("StableDiffusionPipeline",)  # SD 1.x and 2.x (epsilon and v-prediction)
+
+
+def check_family(path: str, revision: str | None = None) -> None:
+    """Refuse, before loading anything, a base model of a family this trainer does not handle (SDXL, SD3, FLUX
+    ...): their UNet/transformer and text encoders differ. A folder without ``model_index.json`` (pixel space)
+    or a hub id that cannot be read offline is left to the loaders."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        index = DiffusionPipeline.load_config(path, revision=revision)
+    except (OSError, ValueError):
+        return
+    family = index.get("_class_name")
+    if family and family not in SUPPORTED_PIPELINES:
+        raise ValueError(
+            f"{path} is a {family}; ric_diffusion trains {', '.join(SUPPORTED_PIPELINES)} models (Stable Diffusion "
+            "1.x/2.x) for now: point model.pretrained at one of those"
+        )
+
+
 def load_components(cfg: ModelConfig) -> Components:
     """Load UNet, VAE (or the identity in pixel space), text encoder, tokenizer and DDPM scheduler."""
     path, rev = cfg.pretrained, cfg.revision
+    check_family(path, rev)
     unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", revision=rev)
     vae = IdentityVAE() if cfg.pixel_space else AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev)
     text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", revision=rev)

@@ -139,3 +139,17 @@ def test_mixed_precision_has_one_source_of_truth():
         precision("no", {"ACCELERATE_MIXED_PRECISION": "fp16"})
     with pytest.raises(ValueError, match="must be no, fp16 or bf16"):
         precision("fp8", {})
+
+
+def test_unsupported_base_families_are_named_before_anything_loads(tmp_path, tiny_sd_dir):
+    import json
+
+    from ric_diffusion.models import check_family
+
+    check_family(str(tiny_sd_dir))  # a StableDiffusionPipeline folder passes
+    for family in ("StableDiffusionXLPipeline", "StableDiffusion3Pipeline", "FluxPipeline"):
+        folder = tmp_path / family
+        folder.mkdir()
+        (folder / "model_index.json").write_text(json.dumps({"_class_name": family, "_diffusers_version": "0.31.0"}))
+        with pytest.raises(ValueError, match=f"is a {family}; ric_diffusion trains StableDiffusionPipeline"):
+            check_family(str(folder))

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
 from ric_demo.sweeps import add_world_measures, reference_args
 
@@ -66,8 +67,8 @@ def train_image(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     ric_dir, base_dir = out / "image" / "ric", out / "image" / "baseline"
     stage("image world: relabel -> offline RiC -> 1 online MORS iteration (ric_diffusion)")
     diffusion_train(base_args(cache, seed, quick, f"train.output_dir={ric_dir}"))
-    total = total_steps(quick)
-    stage(f"image world: baseline, the same data and {total} steps without reward conditioning")
+    steps = baseline_overrides(quick)[0].split("=")[1]
+    stage(f"image world: baseline, the same data and {steps} steps without reward conditioning")
     diffusion_train(
         base_args(
             cache, seed, quick, f"train.output_dir={base_dir}", *baseline_overrides(quick), "conditioning.strategy=none"
@@ -76,29 +77,21 @@ def train_image(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     return image_models(out, quick)
 
 
-def total_steps(quick: bool) -> int:
-    """RiC's offline + online steps: what every baseline run gets too."""
+def baseline_overrides(quick: bool) -> list[str]:
     from ric_diffusion.config import DiffusionConfig
 
-    cfg = trainer_config(DiffusionConfig, "image", quick)
-    return cfg.train.max_steps + cfg.online.iterations * cfg.online.steps
-
-
-def baseline_overrides(quick: bool) -> list[str]:
-    """A baseline run: RiC's total steps, offline only, one checkpoint at the end."""
-    total = total_steps(quick)
-    return [f"train.max_steps={total}", f"train.checkpoint_every={total}", "online.iterations=0"]
+    return settings.baseline_overrides(DiffusionConfig, "image", quick, "train.checkpoint_every")
 
 
 def image_models(out: Path, quick: bool) -> dict[str, Path]:
     """The demo's three image models: RiC offline, RiC + online, the unconditioned baseline."""
     from ric_diffusion.config import DiffusionConfig
 
-    offline = trainer_config(DiffusionConfig, "image", quick).train.max_steps
+    offline, total = settings.run_steps(DiffusionConfig, "image", quick)
     return {
         "ric": out / "image" / "ric" / f"checkpoint-{offline}",
-        "ric_online": out / "image" / "ric" / f"checkpoint-{total_steps(quick)}",
-        "baseline": out / "image" / "baseline" / f"checkpoint-{total_steps(quick)}",
+        "ric_online": out / "image" / "ric" / f"checkpoint-{total}",
+        "baseline": out / "image" / "baseline" / f"checkpoint-{total}",
     }
 
 

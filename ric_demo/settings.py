@@ -43,3 +43,16 @@ def trainer_config(cls: type, world: str, quick: bool, *overrides: str) -> Any:
 
     args = trainer_args(world, quick, *overrides)
     return load_config(cls, args[1], args[2:])
+
+
+def run_steps(cls: type, world: str, quick: bool) -> tuple[int, int]:
+    """(offline steps, offline + online steps) of the world's RiC run; every baseline run gets the total."""
+    cfg = trainer_config(cls, world, quick)
+    return cfg.train.max_steps, cfg.train.max_steps + cfg.online.iterations * cfg.online.steps
+
+
+def baseline_overrides(cls: type, world: str, quick: bool, checkpoint_key: str) -> list[str]:
+    """A baseline run: RiC's total steps, offline only, one checkpoint at the end (``checkpoint_key``: the
+    trainer's checkpoint interval, ``train.save_steps`` or ``train.checkpoint_every``)."""
+    total = run_steps(cls, world, quick)[1]
+    return [f"train.max_steps={total}", f"{checkpoint_key}={total}", "online.iterations=0"]

@@ -45,7 +45,9 @@ def demo_table(runs: list[Path]) -> str:
         top = json.loads((run / "summary.json").read_text())
         for world, s in top["worlds"].items():
             m = s["models"]
-            rho = " / ".join(_fmt(m["ric_online"]["steering"][n]) for n in s["reward_names"])
+            rho = " / ".join(
+                "–" if (x := m["ric_online"]["steering"][n]) is None else f"{x:.2f}" for n in s["reward_names"]
+            )
             hv = f"{_fmt(m['ric']['hypervolume'], 4)} → {_fmt(m['ric_online']['hypervolume'], 4)}"
             quality = f"{_quality(m['ric_online']):.2f} ({_quality(m['baseline']):.2f})"
             lines.append(

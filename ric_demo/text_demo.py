@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
 from ric_demo.sweeps import add_world_measures, reference_args
 
@@ -38,7 +39,8 @@ def train_text(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     ric_dir, base_dir = out / "text" / "ric", out / "text" / "baseline"
     stage("text world: relabel -> offline RiC -> 1 online MORS iteration (ric_text)")
     text_train(base_args(world, seed, quick, f"train.output_dir={ric_dir}"))
-    stage(f"text world: baseline, the same data and {total_steps(quick)} steps without reward tags")
+    steps = baseline_overrides(quick)[0].split("=")[1]
+    stage(f"text world: baseline, the same data and {steps} steps without reward tags")
     text_train(
         base_args(
             world, seed, quick, f"train.output_dir={base_dir}", *baseline_overrides(quick), "prompt.use_tags=false"
@@ -47,25 +49,17 @@ def train_text(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     return text_models(out, quick)
 
 
-def total_steps(quick: bool) -> int:
-    """RiC's offline + online steps: what every baseline run gets too."""
+def baseline_overrides(quick: bool) -> list[str]:
     from ric_text.config import TextConfig
 
-    cfg = trainer_config(TextConfig, "text", quick)
-    return cfg.train.max_steps + cfg.online.iterations * cfg.online.steps
-
-
-def baseline_overrides(quick: bool) -> list[str]:
-    """A baseline run: RiC's total steps, offline only, one checkpoint at the end."""
-    total = total_steps(quick)
-    return [f"train.max_steps={total}", f"train.save_steps={total}", "online.iterations=0"]
+    return settings.baseline_overrides(TextConfig, "text", quick, "train.save_steps")
 
 
 def text_models(out: Path, quick: bool) -> dict[str, Path]:
     """The demo's three text models: RiC offline, RiC + online, the untagged baseline."""
     from ric_text.config import TextConfig
 
-    offline = trainer_config(TextConfig, "text", quick).train.max_steps
+    offline = settings.run_steps(TextConfig, "text", quick)[0]
     ric = out / "text" / "ric"
     baseline = out / "text" / "baseline" / "final"
     return {"ric": ric / f"checkpoint-{offline}", "ric_online": ric / "final", "baseline": baseline}

@@ -40,3 +40,16 @@ def flops_of(fn: Any) -> float:
     with FlopCounterMode(display=False) as counter:
         fn()
     return float(counter.get_total_flops())
+
+
+def profile_table(fn: Any, device: str, path: Any, rows: int = 15) -> None:
+    """torch.profiler over one call of ``fn``: the ops that dominate, as a table written to ``path``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        fn()
+        sync(device)
+    key = "cuda_time_total" if cuda else "cpu_time_total"
+    path.write_text(prof.key_averages().table(sort_by=key, row_limit=rows) + "\n")

@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the training-speed benchmark's helpers
 import diffusion_train_speed as dts  # noqa: E402
-from gpu_common import flops_of, peak_memory, reset_memory, timed  # noqa: E402
+from gpu_common import flops_of, peak_memory, profile_table, reset_memory, timed  # noqa: E402
 from gpu_llm import llm  # noqa: E402
 
 GOALS = {  # (figure, comparison, threshold): reported, never asserted
@@ -84,6 +84,8 @@ def train_variant(args: argparse.Namespace, res: int, b: int, checkpointing: boo
     }
     if not checkpointing:
         out["recipe_samples_per_s"] = round(b / timed(recipe, args.reps, args.device), 2)
+        if args.profile:  # what dominates the training step, for the goals that are missed
+            profile_table(cached, args.device, Path(args.out) / "profile_sd15_train_step.txt")
     return out
 
 
@@ -129,6 +131,8 @@ def generation(args: argparse.Namespace) -> dict[str, Any]:
     t_stock = timed(run_stock, args.reps, args.device)
     t_ric = timed(lambda: run_ric(7.5), args.reps, args.device)  # equal scales: the stock two branches
     t_guided = timed(lambda: run_ric(9.0), args.reps, args.device)  # a third branch on the reward condition
+    if args.profile:
+        profile_table(lambda: run_ric(9.0), args.device, Path(args.out) / "profile_generation.txt")
     return {
         "resolution": res,
         "steps": steps,
@@ -239,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny models: a CPU smoke run of every section")
     ap.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run these sections only")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions per figure")
+    ap.add_argument("--profile", action="store_true", help="torch.profiler tables of the training step and generation")
     args = ap.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     args.precision = "no" if args.device == "cpu" else "bf16"
     torch.manual_seed(0)
     results: dict[str, Any] = {

@@ -47,26 +47,51 @@ def runs(tmp_path_factory, tiny_sd_dir, image_folder, tiny_text_world):
     return root, rms
 
 
-def test_generate_and_benchmark_scripts_succeed(runs, tmp_path):
-    root, rms = runs
-    r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a square", "--preference", "0.6",
-            "0.4", "--out", tmp_path / "imgs")  # fmt: skip
-    assert r.returncode == 0 and len(list((tmp_path / "imgs").glob("*.png"))) == 1, r.stderr[-2000:]
-    r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a square", "--preference", "0.6",
-            "0.4", "--height", "64", "--width", "32", "--dtype", "float32", "--out", tmp_path / "tall")  # fmt: skip
+def test_generate_scripts_succeed(runs, tmp_path):
     from PIL import Image
 
+    root, _ = runs
+    image = ["--checkpoint", root / "image", "--prompt", "a square", "--preference", "0.6", "0.4"]
+    r = run("ric-diffusion-generate", *image, "--out", tmp_path / "imgs")
+    assert r.returncode == 0 and len(list((tmp_path / "imgs").glob("*.png"))) == 1, r.stderr[-2000:]
+    sized = ["--height", "64", "--width", "32", "--dtype", "float32", "--out", tmp_path / "tall"]
+    r = run("ric-diffusion-generate", *image, *sized)
     assert r.returncode == 0 and Image.open(next((tmp_path / "tall").glob("*.png"))).size == (32, 64)
     r = run("ric-text-generate", "--checkpoint", root / "text", "--prompt", "how?", "--preference", "0.5", "0.5")
     assert r.returncode == 0 and "targets" in json.loads(r.stdout.strip().splitlines()[-1]), r.stderr[-2000:]
+
+
+def test_benchmark_scripts_succeed(runs, tmp_path):
+    root, rms = runs
     prompts = tmp_path / "p.txt"
     prompts.write_text("a square\n")
-    r = run("ric-diffusion-benchmark", "--model", f"ric={root / 'image'}", "--rewards", "toy_brightness",
-            "jpeg_compressibility", "--prompts", prompts, "--steps", "2", "--out", tmp_path / "b1")  # fmt: skip
+    rewards = ["toy_brightness", "jpeg_compressibility"]
+    r = run(
+        "ric-diffusion-benchmark",
+        "--model",
+        f"ric={root / 'image'}",
+        "--rewards",
+        *rewards,
+        "--prompts",
+        prompts,
+        "--steps",
+        "2",
+        "--out",
+        tmp_path / "b1",
+    )
     assert r.returncode == 0 and (tmp_path / "b1" / "summary.json").exists(), r.stderr[-2000:]
     rewards = [json.dumps({"name": n, "path": str(d)}) for n, d in zip(["harmless", "helpful"], rms, strict=True)]
-    r = run("ric-text-benchmark", "--model", f"ric={root / 'text'}", "--rewards", *rewards, "--prompts", prompts,
-            "--out", tmp_path / "b2")  # fmt: skip
+    r = run(
+        "ric-text-benchmark",
+        "--model",
+        f"ric={root / 'text'}",
+        "--rewards",
+        *rewards,
+        "--prompts",
+        prompts,
+        "--out",
+        tmp_path / "b2",
+    )
     assert r.returncode == 0 and (tmp_path / "b2" / "summary.json").exists(), r.stderr[-2000:]
 
 
@@ -86,8 +111,18 @@ def test_bad_input_is_one_line(runs, tmp_path, tiny_sd_dir, image_folder):
     assert_one_line_error(r, "no RiC text checkpoint")
     r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a", "--preference", "1", "1", "1")
     assert_one_line_error(r, "2")  # three weights for two rewards: the count is named
-    r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a", "--preference", "1", "0",
-            "--steps", "-5")  # fmt: skip
+    r = run(
+        "ric-diffusion-generate",
+        "--checkpoint",
+        root / "image",
+        "--prompt",
+        "a",
+        "--preference",
+        "1",
+        "0",
+        "--steps",
+        "-5",
+    )
     assert_one_line_error(r, "--steps must be >= 1")
     r = run("ric-diffusion-train", *tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "w"), env={"WORLD_SIZE": "2"})
     assert_one_line_error(r, "launched as 2 processes")

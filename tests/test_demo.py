@@ -99,8 +99,9 @@ def test_targets_in_the_csv_are_the_mapped_preferences(demo, name):
     stats, inference = RewardStats.load(ckpt), read_config(ckpt)["inference"]
     mine = [r for r in rows if r["model"] == "ric_online"]
     for r in mine[:: max(1, len(mine) // 7)]:
-        z = map_preference(parse_key(r["preference"]), method=inference["mapping"], stats=stats,
-                           levels=inference["quantile_levels"])  # fmt: skip
+        z = map_preference(
+            parse_key(r["preference"]), method=inference["mapping"], stats=stats, levels=inference["quantile_levels"]
+        )
         targets = json.loads(r["targets"])
         np.testing.assert_allclose([targets[n] for n in s["reward_names"]], stats.denormalize(z), atol=1e-5)
     baseline = [r for r in rows if r["model"] == "baseline"]

@@ -10,8 +10,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_gpu_suite_tiny_runs_every_section(tmp_path):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), "--tiny", "--device", "cpu", "--reps", "1",
-           "--out", str(tmp_path)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "gpu_suite.py"),
+        "--tiny",
+        "--device",
+        "cpu",
+        "--reps",
+        "1",
+        "--profile",
+        "--out",
+        str(tmp_path),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"HF_HUB_OFFLINE": "1", "PATH": ""})
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -23,8 +33,14 @@ def test_gpu_suite_tiny_runs_every_section(tmp_path):
     assert s["plain_gflops_per_step"] > 0 and s["train_speedup"] > 0  # FLOPs counted from a real step
     assert s["train_speedup"] == round(s["plain_cached_samples_per_s"] / s["recipe_samples_per_s"], 3)
     assert {g["figure"] for g in results["goals"]} == {
-        "train_speedup", "train_mfu", "generation_overhead", "reward_guidance_cost", "scoring_speedup",
+        "train_speedup",
+        "train_mfu",
+        "generation_overhead",
+        "reward_guidance_cost",
+        "scoring_speedup",
         "llm_batched_speedup",
-    }  # fmt: skip
+    }
+    for name in ("profile_sd15_train_step.txt", "profile_generation.txt"):  # what dominates, op by op
+        assert "Self CPU" in (tmp_path / name).read_text()
     md = (tmp_path / "results.md").read_text()
     assert "| goal | value | target | met |" in md and "llm_batched_speedup" in md

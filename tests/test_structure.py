@@ -134,3 +134,14 @@ def test_light_packages_do_not_import_torch(package):
     code += "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, f"import {package} pulled in {r.stdout.strip()}"
+
+
+def test_the_formatter_formats_everything():
+    marks = ("# fmt: " + "skip", "# fmt: " + "off")  # spelled apart, so this file does not match itself
+    opted_out = [
+        f"{f.relative_to(ROOT)}:{i}"
+        for f in python_files()
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if line.rstrip().endswith(marks)
+    ]
+    assert not opted_out, f"code opted out of ruff format: {opted_out}"

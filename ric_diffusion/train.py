@@ -175,9 +175,12 @@ class DiffusionTrainer:
                 micro_step = self.step * accum + micro
                 with self.acc.accumulate(self.model):
                     loss = self.loss_on(cache, self.batch_indices(micro_step, len(cache)), self._generator(micro_step))
+                    self.stop_if_not_finite("loss", loss)
                     self.acc.backward(loss)
                     if self.acc.sync_gradients:
-                        self.acc.clip_grad_norm_(self.params, tc.max_grad_norm)
+                        self.stop_if_not_finite(
+                            "gradient norm", self.acc.clip_grad_norm_(self.params, tc.max_grad_norm)
+                        )
                     self.optimizer.step()
                     self.lr_scheduler.step()
                     self.optimizer.zero_grad()
@@ -228,8 +231,20 @@ class DiffusionTrainer:
         load_lora_into(self.acc.unwrap_model(self.model).unet, d)
         self.conditioner.load_state_dict(load_file(d / "conditioner.safetensors"))
 
+    def stop_if_not_finite(self, what: str, value: torch.Tensor | None) -> None:
+        """Stop before a non-finite loss or gradient reaches the weights: the newest checkpoint stays the last
+        finite one, and nothing non-finite is ever saved."""
+        if value is not None and not torch.isfinite(value).all():
+            raise ValueError(
+                f"training stopped at step {self.step + 1}: the {what} is {float(value)}; no update of that step was "
+                f"applied or saved, and the newest checkpoint in {self.out} is the last finite one. Lower "
+                f"train.learning_rate (now {self.optimizer.param_groups[0]['lr']:g}) or check the data"
+            )
+
     def save(self) -> Path | None:
         """Write checkpoint-<step> (main process) and wait for every process."""
+        for p in self.params:  # never write non-finite weights (a finite loss can follow an overflowed update)
+            self.stop_if_not_finite("adapter weight", p.detach().abs().max())
         self.acc.wait_for_everyone()
         path = None
         if self.acc.is_main_process:

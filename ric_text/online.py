@@ -12,7 +12,7 @@ from rewards import reward_names, reward_set_from_config
 from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
 from ric_text.generate import TextGenerator
-from ric_text.sft import encode_dataset, sft_config, write_ric_files
+from ric_text.sft import encode_dataset, finite_guard, sft_config, write_ric_files
 
 
 class TextPolicy:
@@ -64,7 +64,11 @@ class TextPolicy:
         )
         tok = self.result.tokenizer
         trainer = SFTTrainer(
-            model=self.model.train(), args=args, train_dataset=data, processing_class=tok, callbacks=[StepHook()]
+            model=self.model.train(),
+            args=args,
+            train_dataset=data,
+            processing_class=tok,
+            callbacks=[StepHook(), finite_guard()],
         )
         trainer.train()
 

@@ -104,3 +104,23 @@ def lora_config(cfg: TextConfig) -> Any:
         task_type="CAUSAL_LM",
         target_modules=lc.target_modules,
     )
+
+
+def finite_guard() -> Any:
+    """A Trainer callback that stops before a non-finite gradient reaches the adapter, so no checkpoint (and
+    no online fit) ever holds NaN weights: the newest checkpoint stays the last finite one."""
+    import torch
+    from transformers import TrainerCallback
+
+    class FiniteGuard(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
+            for name, p in model.named_parameters():
+                if p.requires_grad and p.grad is not None and not torch.isfinite(p.grad).all():
+                    lr = optimizer.param_groups[0]["lr"] if optimizer is not None else args.learning_rate
+                    raise ValueError(
+                        f"training stopped at step {state.global_step + 1}: a gradient is not finite ({name}); no "
+                        f"update of that step was applied or saved, and the newest checkpoint in {args.output_dir} is "
+                        f"the last finite one. Lower train.learning_rate (now {lr:g}) or check the data"
+                    )
+
+    return FiniteGuard()

@@ -25,7 +25,7 @@ from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples
 from ric_text.model import check_quantization, load_policy, load_tokenizer
 from ric_text.relabel import relabel_stage
-from ric_text.sft import encode_dataset, lora_config, ric_files_callback, sft_config, write_ric_files
+from ric_text.sft import encode_dataset, finite_guard, lora_config, ric_files_callback, sft_config, write_ric_files
 
 logger = logging.getLogger("ric_text.train")
 
@@ -59,7 +59,7 @@ def run(cfg: TextConfig) -> TextTrainResult:
         train_dataset=dataset,
         processing_class=tok,
         peft_config=lora_config(cfg),
-        callbacks=[ric_files_callback(stats, cfg, start)],
+        callbacks=[ric_files_callback(stats, cfg, start), finite_guard()],
     )
     resume = tc.resume or ("latest" if cfg.online.iterations else None)
     has_ckpt = any(out.glob("checkpoint-*"))

@@ -250,3 +250,25 @@ def test_presets_load_as_written(name):
         DiffusionConfig, Path(__file__).parents[1] / "configs" / "diffusion" / f"{name}.yaml"
     )
     assert len(cfg.rewards) >= 2 and cfg.train.max_steps >= 1
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_only_finite_checkpoints(tmp_path, tiny_sd_dir, image_folder):
+    from safetensors.torch import load_file
+
+    from ric_diffusion.checkpoint import checkpoint_dirs
+
+    out = tmp_path / "nan"
+    args = tiny_train_args(
+        tiny_sd_dir,
+        image_folder,
+        out,
+        "train.learning_rate=1e10",
+        "train.max_steps=8",
+        "train.checkpoint_every=1",
+        "train.checkpoints_total_limit=null",
+    )
+    with pytest.raises(ValueError, match=r"training stopped at step \d+: the .* is (nan|inf)"):
+        main(args)
+    assert checkpoint_dirs(out)  # the steps before the divergence were saved ...
+    for ckpt in checkpoint_dirs(out):  # ... and whatever was saved is finite
+        assert all(torch.isfinite(t).all() for t in load_file(ckpt / "pytorch_lora_weights.safetensors").values())

@@ -140,3 +140,17 @@ def test_text_presets_load_as_written(name):
 
     cfg = assert_preset_loads_as_written(TextConfig, Path(__file__).parents[1] / "configs" / "text" / f"{name}.yaml")
     assert len(cfg.rewards) >= 2
+
+
+def test_a_diverging_text_run_stops_before_a_nan_update(tmp_path, tiny_text_world):
+    import torch
+    from safetensors.torch import load_file
+
+    policy, data, rms = tiny_text_world
+    out = tmp_path / "nan"
+    args = tiny_text_args(policy, data, rms, out, "train.learning_rate=1e12", "train.max_steps=8", "train.save_steps=1")
+    with pytest.raises(ValueError, match=r"training stopped at step \d+: a gradient is not finite"):
+        main(args)
+    assert sorted(out.glob("checkpoint-*"))  # the steps before the divergence were saved, all finite
+    for ckpt in sorted(out.glob("checkpoint-*")):
+        assert all(torch.isfinite(t).all() for t in load_file(ckpt / "adapter_model.safetensors").values())

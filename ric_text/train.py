@@ -9,6 +9,7 @@ continues from the newest checkpoint (transformers' own resume).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ric_core.checkpoints import CONFIG_FILE, STATS_FILE, checkpoint_dirs
 from ric_core.config import check_launch, console, parse_cli
-from ric_core.io import atomic_write_json
+from ric_core.io import atomic_write_folder, atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
 from ric_text.config import TextConfig
@@ -61,15 +63,27 @@ def run(cfg: TextConfig) -> TextTrainResult:
         peft_config=lora_config(cfg),
         callbacks=[ric_files_callback(stats, cfg, start), finite_guard()],
     )
-    resume = tc.resume or ("latest" if cfg.online.iterations else None)
-    has_ckpt = any(out.glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=(True if resume == "latest" else resume) if resume and has_ckpt else None)
+    resume = resume_point(out, tc.resume or ("latest" if cfg.online.iterations else None), state.is_main_process)
+    state.wait_for_everyone()
+    offline_steps = trained_steps(resume)
+    if offline_steps < tc.max_steps:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        offline_steps = trainer.state.global_step
+    else:  # finished earlier: no extra step, the final adapter is the last checkpoint's
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(trainer.model, load_file(resume / "adapter_model.safetensors"))
     final = out / "final"
     if state.is_main_process:
-        trainer.save_model(str(final))
-        tok.save_pretrained(str(final))
-        (final / "training_args.bin").unlink(missing_ok=True)  # pickled; the final folder loads without pickle
-        write_ric_files(final, stats, cfg)
+
+        def write_final(d: Path) -> None:
+            trainer.save_model(str(d))
+            tok.save_pretrained(str(d))
+            (d / "training_args.bin").unlink(missing_ok=True)  # pickled; the final folder loads without pickle
+            write_ric_files(d, stats, cfg)
+
+        atomic_write_folder(final, [write_final])  # a kill mid-save leaves the old final/ or none
     state.wait_for_everyone()
     result = TextTrainResult(trainer, tok, stats, samples, raw, final)
     online_steps, generated = 0, 0
@@ -82,12 +96,40 @@ def run(cfg: TextConfig) -> TextTrainResult:
             cfg.online.iterations * cfg.online.num_samples,
         )
     if state.is_main_process:
-        steps = trainer.state.global_step + online_steps
+        steps = offline_steps + online_steps
         record = compute_record(
             steps, tc.batch_size, tc.gradient_accumulation_steps, state.num_processes, generated, start
         )
         atomic_write_json(result.final / "compute.json", record)
     return result
+
+
+def is_resumable(ckpt: Path) -> bool:
+    """A checkpoint the Trainer finished writing, with our files beside it (written after the Trainer's)."""
+    files = ("trainer_state.json", "adapter_model.safetensors", STATS_FILE, CONFIG_FILE)
+    return all((ckpt / f).is_file() for f in files)
+
+
+def resume_point(out: Path, resume: str | None, main_process: bool) -> Path | None:
+    """The checkpoint to resume from: ``latest`` = the newest complete one (a folder a kill cut short is moved
+    aside to ``.incomplete-checkpoint-N`` so no resume or rotation picks it); a folder must be complete."""
+    if not resume:
+        return None
+    if resume != "latest":
+        if not is_resumable(Path(resume)):
+            raise ValueError(f"train.resume={resume}: not a complete ric_text checkpoint (trainer_state.json, adapter)")
+        return Path(resume)
+    if main_process:
+        for ckpt in checkpoint_dirs(out):
+            if not is_resumable(ckpt):
+                logger.warning("%s is incomplete (a run was stopped while saving it): moved aside", ckpt)
+                ckpt.rename(ckpt.with_name(f".incomplete-{ckpt.name}"))
+    done = checkpoint_dirs(out, is_resumable)
+    return done[-1] if done else None
+
+
+def trained_steps(ckpt: Path | None) -> int:
+    return json.loads((ckpt / "trainer_state.json").read_text())["global_step"] if ckpt else 0
 
 
 def training_samples(cfg: TextConfig, tok: Any) -> TextSamples:

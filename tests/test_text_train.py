@@ -154,3 +154,31 @@ def test_a_diverging_text_run_stops_before_a_nan_update(tmp_path, tiny_text_worl
     assert sorted(out.glob("checkpoint-*"))  # the steps before the divergence were saved, all finite
     for ckpt in sorted(out.glob("checkpoint-*")):
         assert all(torch.isfinite(t).all() for t in load_file(ckpt / "adapter_model.safetensors").values())
+
+
+def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_step(tmp_path, tiny_text_world):
+    import torch
+    from safetensors.torch import load_file
+
+    policy, data, rms = tiny_text_world
+    out = tmp_path / "run"
+    main(tiny_text_args(policy, data, rms, out, "train.max_steps=4", "train.save_steps=2"))
+    (out / "checkpoint-4" / "trainer_state.json").unlink()  # a kill while the Trainer was writing checkpoint-4
+    result = main(
+        tiny_text_args(policy, data, rms, out, "train.max_steps=4", "train.save_steps=2", "train.resume=latest")
+    )
+    assert (out / ".incomplete-checkpoint-4").is_dir()  # moved aside, never picked again
+    assert result.trainer.state.global_step == 4 and (out / "checkpoint-4" / "trainer_state.json").is_file()
+    again = main(
+        tiny_text_args(policy, data, rms, out, "train.max_steps=4", "train.save_steps=2", "train.resume=latest")
+    )
+    assert not (out / "checkpoint-5").exists() and again.trainer.state.global_step == 0  # nothing trained again
+    final, last = (
+        load_file(out / "final" / "adapter_model.safetensors"),
+        load_file(out / "checkpoint-4" / "adapter_model.safetensors"),
+    )
+    assert final.keys() == last.keys() and all(torch.equal(final[k], last[k]) for k in final)
+    compute = json.loads((out / "final" / "compute.json").read_text())
+    assert compute["optimizer_steps"] == 4
+    with pytest.raises(ValueError, match="not a complete ric_text checkpoint"):
+        main(tiny_text_args(policy, data, rms, tmp_path / "other", f"train.resume={tmp_path / 'nowhere'}"))

@@ -121,11 +121,11 @@ class ImageModel:
 
 
 class TextModel:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trust_remote_code: bool = False):
         from rewards import reward_set_from_config
         from ric_text.generate import TextGenerator
 
-        self.gen = TextGenerator.from_checkpoint(path)
+        self.gen = TextGenerator.from_checkpoint(path, trust_remote_code=trust_remote_code)  # never from the file
         self.rewards = reward_set_from_config(self.gen.cfg.rewards)
         self.rewards.progress = False
         self.names = list(self.gen.stats.names)
@@ -166,7 +166,11 @@ def _sliders(gr: Any, names: Sequence[str]) -> list[Any]:
 
 
 def build_app(
-    image_ckpt: Path | None, text_ckpt: Path | None, concurrency: int = 2, summaries: Sequence[Path] = ()
+    image_ckpt: Path | None,
+    text_ckpt: Path | None,
+    concurrency: int = 2,
+    summaries: Sequence[Path] = (),
+    trust_remote_code: bool = False,
 ) -> Any:
     """The Blocks app; a missing checkpoint shows how to create it instead of its tab's controls."""
     import gradio as gr
@@ -185,7 +189,7 @@ def build_app(
             if text_ckpt is None or not _exists(text_ckpt):
                 gr.Markdown(MISSING.format(kind="text", path=text_ckpt or DEMO_TEXT))
             else:
-                _text_tab(gr, TextModel(text_ckpt), concurrency)
+                _text_tab(gr, TextModel(text_ckpt, trust_remote_code), concurrency)
     return demo.queue(default_concurrency_limit=concurrency)
 
 
@@ -247,10 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=2, help="generations running at once; the rest queue")
     ap.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     ap.add_argument("--summary", type=Path, action="append", default=[], help="a sweep's summary.json (repeatable)")
+    ap.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the text base model")
     args = ap.parse_args(argv)
-    build_app(args.image_checkpoint, args.text_checkpoint, args.concurrency, args.summary).launch(
-        server_name=args.host, server_port=args.port, share=args.share
-    )
+    app = build_app(args.image_checkpoint, args.text_checkpoint, args.concurrency, args.summary, args.trust_remote_code)
+    app.launch(server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

@@ -59,12 +59,21 @@ class TextGenerator:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, base_model: str | None = None, device: Any = "cpu", merge: bool = True
+        cls,
+        path: str | os.PathLike,
+        base_model: str | None = None,
+        device: Any = "cpu",
+        merge: bool = True,
+        trust_remote_code: bool = False,
     ) -> TextGenerator:
+        """Load a checkpoint. Code shipped with a model runs only when the *caller* passes
+        ``trust_remote_code=True``: the flag saved in a checkpoint's config is ignored, so a downloaded
+        checkpoint folder cannot make the loader run its own Python."""
         from peft import PeftModel
 
         ckpt = resolve_text_checkpoint(path)
         cfg = from_dict(TextConfig, read_ric_config(ckpt))
+        cfg.model = dataclasses.replace(cfg.model, trust_remote_code=trust_remote_code)
         if base_model:
             cfg.model = dataclasses.replace(cfg.model, pretrained=base_model)
         tok = load_tokenizer(str(ckpt), cfg.model.trust_remote_code)
@@ -143,9 +152,16 @@ def generate(argv: list[str] | None = None) -> list[TextResult]:
     ap.add_argument("--temperature", type=float)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--base-model")
+    ap.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run code shipped with the base model (never read from a checkpoint)",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    gen = TextGenerator.from_checkpoint(args.checkpoint, base_model=args.base_model, device=args.device)
+    gen = TextGenerator.from_checkpoint(
+        args.checkpoint, base_model=args.base_model, device=args.device, trust_remote_code=args.trust_remote_code
+    )
     results = gen(
         args.prompt,
         preference=args.preference,

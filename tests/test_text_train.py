@@ -182,3 +182,34 @@ def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_
     assert compute["optimizer_steps"] == 4
     with pytest.raises(ValueError, match="not a complete ric_text checkpoint"):
         main(tiny_text_args(policy, data, rms, tmp_path / "other", f"train.resume={tmp_path / 'nowhere'}"))
+
+
+def test_a_checkpoint_cannot_make_the_loader_run_its_code(text_run, tmp_path, tiny_text_world):
+    """A crafted checkpoint sets trust_remote_code in its config and points at a base model with custom code:
+    loading it runs nothing unless the *caller* asks for remote code."""
+    import contextlib
+    import shutil
+
+    from ric_text.generate import TextGenerator
+
+    policy = tiny_text_world[0]
+    out, _ = text_run
+    marker = tmp_path / "ran.txt"
+    base = tmp_path / "base"
+    shutil.copytree(policy, base)
+    (base / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import LlamaForCausalLM\n\nclass EvilLlama(LlamaForCausalLM):\n    pass\n"
+    )
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForCausalLM": "evil.EvilLlama"}}))
+    ckpt = tmp_path / "crafted"
+    shutil.copytree(out / "final", ckpt)
+    ric = json.loads((ckpt / "ric_config.json").read_text())
+    ric["model"] |= {"pretrained": str(base), "trust_remote_code": True}
+    (ckpt / "ric_config.json").write_text(json.dumps(ric))
+    with contextlib.suppress(ValueError):  # refusing to load is fine too; running the file is not
+        TextGenerator.from_checkpoint(ckpt)
+    assert not marker.exists()
+    TextGenerator.from_checkpoint(ckpt, trust_remote_code=True)  # the user's own flag does run it
+    assert marker.read_text() == "ran"

@@ -36,18 +36,24 @@ def _unwrap_optional(tp: Any) -> Any:
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Numbers written as YAML strings ("1e-3" is a string in YAML 1.1) become the field's type."""
+    """Check a value against its field's type. Numbers written as YAML strings ("1e-3" is a string in YAML
+    1.1) become the field's type; anything else of the wrong type (``ema=abc``, ``max_steps=2.5``) is an error."""
     base = _unwrap_optional(tp)
-    if base is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:
+    if value is None and base is not tp:  # an Optional field
+        return value
+    kind = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(base)
+    try:
+        if base is float and not isinstance(value, bool):
             return float(value)
-        except ValueError:
-            raise ValueError(f"config key '{where}' must be a number; got {value!r}") from None
-    if base is int and isinstance(value, str):
-        try:
+        if base is int and not isinstance(value, (bool, float)):
             return int(value)
-        except ValueError:
-            raise ValueError(f"config key '{where}' must be an integer; got {value!r}") from None
+    except (TypeError, ValueError):
+        pass
+    ok = {bool: isinstance(value, bool), str: isinstance(value, str)}.get(base, base not in (float, int))
+    if typing.get_origin(base) is list and not isinstance(value, list):
+        kind, ok = "a list", False
+    if not ok:
+        raise ValueError(f"config key '{where}' must be {kind}; got {value!r}")
     return value
 
 

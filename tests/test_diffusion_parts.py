@@ -153,3 +153,25 @@ def test_unsupported_base_families_are_named_before_anything_loads(tmp_path, tin
         (folder / "model_index.json").write_text(json.dumps({"_class_name": family, "_diffusers_version": "0.31.0"}))
         with pytest.raises(ValueError, match=f"is a {family}; ric_diffusion trains StableDiffusionPipeline"):
             check_family(str(folder))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.ema=abc", "train.ema' must be true or false; got 'abc'"),
+        ("train.max_steps=2.5", "train.max_steps' must be an integer; got 2.5"),
+        ("train.batch_size=true", "train.batch_size' must be an integer"),
+        ("lora.target_modules=to_q", "lora.target_modules' must be a list"),
+        ("inference.mapping=bogus", "inference.mapping must be one of"),
+    ],
+)
+def test_config_values_of_the_wrong_type_fail_at_load(override, message):
+    from ric_core.config import load_config
+    from ric_diffusion.config import DiffusionConfig
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_config(DiffusionConfig, None, [override])
+    cfg = load_config(
+        DiffusionConfig, None, ["train.learning_rate='1e-3'", "train.max_steps=3", "train.mixed_precision=null"]
+    )
+    assert cfg.train.learning_rate == 1e-3 and cfg.train.max_steps == 3  # YAML-1.1 number strings still work

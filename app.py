@@ -22,7 +22,7 @@ from ric_core.mapping import METHODS, validate_preference
 
 DEMO_IMAGE = Path("runs/demo/image/ric")
 DEMO_TEXT = Path("runs/demo/text/ric")
-MAX_STEPS, MAX_IMAGES, MAX_SEED = 200, 8, 2**31 - 1
+MAX_STEPS, MAX_IMAGES, MAX_SEED, MAX_GUIDANCE, MAX_TEMPERATURE = 200, 8, 2**31 - 1, 50.0, 5.0
 MISSING = (
     "No {kind} checkpoint at `{path}`. Create the demo checkpoints with `ric demo` (a few minutes on a CPU), "
     "or start the app with `python app.py --{kind}-checkpoint DIR`."
@@ -39,17 +39,28 @@ def normalised_weights(weights: Sequence[float]) -> np.ndarray:
         raise gr.Error(f"Preference: {e}") from None
 
 
+def number(value: Any, label: str, lo: float, hi: float, integer: bool = False) -> float:
+    """A field's value, or a readable message: empty, NaN, infinite and out-of-range values are refused."""
+    import gradio as gr
+
+    kind = "a whole number" if integer else "a number"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{label} must be {kind} between {lo:g} and {hi:g}.") from None
+    if not lo <= x <= hi or (integer and x != int(x)):  # NaN fails the range test
+        raise gr.Error(f"{label} must be {kind} between {lo:g} and {hi:g}; got {value}.")
+    return int(x) if integer else x
+
+
 def check_common(prompt: str, seed: float, count: float, limit: int) -> tuple[str, int, int]:
     import gradio as gr
 
     prompt = (prompt or "").strip()
     if not prompt:
         raise gr.Error("Write a prompt first: it is empty.")
-    if seed is None or not 0 <= float(seed) <= MAX_SEED:
-        raise gr.Error(f"Seed must be between 0 and {MAX_SEED}.")
-    if count is None or not 1 <= int(count) <= limit:
-        raise gr.Error(f"The number of samples must be between 1 and {limit}.")
-    return prompt, int(seed), int(count)
+    seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
+    return prompt, seed, number(count, "The number of samples", 1, limit, integer=True)
 
 
 def weights_markdown(names: Sequence[str], w: np.ndarray) -> str:
@@ -80,8 +91,11 @@ class ImageModel:
         import gradio as gr
 
         prompt, seed, count = check_common(prompt, seed, count, MAX_IMAGES)
-        if steps is None or not 1 <= int(steps) <= MAX_STEPS:
-            raise gr.Error(f"Steps must be between 1 and {MAX_STEPS}.")
+        steps = number(steps, "Steps", 1, MAX_STEPS, integer=True)
+        guidance = number(guidance, "Guidance scale", 0, MAX_GUIDANCE)
+        reward_guidance = number(reward_guidance, "Reward guidance scale", 0, MAX_GUIDANCE)
+        if reward_guidance != guidance and guidance <= 1:
+            raise gr.Error("Reward guidance works on top of classifier-free guidance: set the guidance scale above 1.")
         w = normalised_weights(weights)
         with self.lock:
             out = self.pipe(
@@ -130,13 +144,17 @@ class TextModel:
         self.rewards.progress = False
         self.names = list(self.gen.stats.names)
         self.lock = threading.Lock()
+        self.context = int(getattr(self.gen.model.config, "max_position_embeddings", 0) or 2048)
 
     def generate(self, prompt, mapping, temperature, max_tokens, seed, count, *weights):
         import gradio as gr
 
         prompt, seed, count = check_common(prompt, seed, count, 8)
-        if max_tokens is None or not 1 <= int(max_tokens) <= 512:
-            raise gr.Error("Max new tokens must be between 1 and 512.")
+        temperature = number(temperature, "Temperature (0 = greedy)", 0, MAX_TEMPERATURE)
+        room = self.context - len(self.gen.tok(prompt).input_ids) - 32  # 32: tags and the response marker
+        if room < 1:
+            raise gr.Error(f"The prompt is too long for this model, which reads {self.context} tokens: shorten it.")
+        max_tokens = number(max_tokens, "Max new tokens", 1, min(512, room), integer=True)
         w = normalised_weights(weights)
         with self.lock:
             res = self.gen(
@@ -171,6 +189,7 @@ def build_app(
     concurrency: int = 2,
     summaries: Sequence[Path] = (),
     trust_remote_code: bool = False,
+    max_queue: int = 64,
 ) -> Any:
     """The Blocks app; a missing checkpoint shows how to create it instead of its tab's controls."""
     import gradio as gr
@@ -182,15 +201,15 @@ def build_app(
         )
         with gr.Tab("Image"):
             if image_ckpt is None or not _exists(image_ckpt):
-                gr.Markdown(MISSING.format(kind="image", path=image_ckpt or DEMO_IMAGE))
+                gr.Markdown(MISSING.format(kind="image", path=shown(image_ckpt or DEMO_IMAGE)))
             else:
                 _image_tab(gr, ImageModel(image_ckpt, summaries), concurrency)
         with gr.Tab("Text"):
             if text_ckpt is None or not _exists(text_ckpt):
-                gr.Markdown(MISSING.format(kind="text", path=text_ckpt or DEMO_TEXT))
+                gr.Markdown(MISSING.format(kind="text", path=shown(text_ckpt or DEMO_TEXT)))
             else:
                 _text_tab(gr, TextModel(text_ckpt, trust_remote_code), concurrency)
-    return demo.queue(default_concurrency_limit=concurrency)
+    return demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
 
 
 def _image_tab(gr: Any, m: ImageModel, concurrency: int) -> None:
@@ -238,6 +257,15 @@ def _text_tab(gr: Any, t: TextModel, concurrency: int) -> None:
     )
 
 
+def shown(path: Path) -> str:
+    """A path as the page may show it: relative to where the server was started, else only its last part
+    (the page never reveals the server's directory layout)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return Path(path).name
+
+
 def _exists(path: Path) -> bool:
     return path.exists() and any(path.iterdir())
 
@@ -252,9 +280,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     ap.add_argument("--summary", type=Path, action="append", default=[], help="a sweep's summary.json (repeatable)")
     ap.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the text base model")
+    ap.add_argument("--max-queue", type=int, default=64, help="requests waiting at most; more are turned away")
+    ap.add_argument("--auth", help="USER:PASSWORD required to use the app (advised on a public --host or --share)")
     args = ap.parse_args(argv)
-    app = build_app(args.image_checkpoint, args.text_checkpoint, args.concurrency, args.summary, args.trust_remote_code)
-    app.launch(server_name=args.host, server_port=args.port, share=args.share)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if args.auth and len(auth) != 2:
+        ap.error("--auth takes USER:PASSWORD")
+    app = build_app(
+        args.image_checkpoint,
+        args.text_checkpoint,
+        args.concurrency,
+        args.summary,
+        args.trust_remote_code,
+        args.max_queue,
+    )
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth)
 
 
 if __name__ == "__main__":

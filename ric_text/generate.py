@@ -110,6 +110,14 @@ class TextGenerator:
         suppress_eos_first: bool | None = None,
     ) -> list[TextResult]:
         g, fmt = self.cfg.generation, self.cfg.prompt.format
+        temperature = g.temperature if temperature is None else float(temperature)
+        if not temperature >= 0:  # NaN included
+            raise ValueError(f"temperature must be >= 0 (0 = greedy decoding); got {temperature}")
+        sampling = (
+            {"do_sample": False}
+            if temperature == 0
+            else {"do_sample": True, "temperature": temperature, "top_p": top_p or g.top_p, "top_k": 0}
+        )
         prompts = [as_user_prompt(p, fmt) for p in ([prompts] if isinstance(prompts, str) else prompts)]
         z = self.targets(len(prompts), preference, rewards, mapping)
         if seed is not None:
@@ -123,10 +131,7 @@ class TextGenerator:
             out = self.model.generate(
                 input_ids=batch["input_ids"].to(self.model.device),
                 attention_mask=batch["attention_mask"].to(self.model.device),
-                do_sample=True,
-                temperature=temperature or g.temperature,
-                top_p=top_p or g.top_p,
-                top_k=0,
+                **sampling,
                 max_new_tokens=max_new_tokens or g.max_new_tokens,
                 min_new_tokens=1 if (g.suppress_eos_first if suppress_eos_first is None else suppress_eos_first) else 0,
                 pad_token_id=self.tok.pad_token_id,

@@ -66,9 +66,11 @@ def test_text_generation(client):
     [
         ({0: "   "}, "prompt"),
         ({7: 0.0, 8: 0.0}, "all zero"),
-        ({2: 100000}, "Steps must be between"),
-        ({5: -1}, "Seed must be between"),
+        ({2: 100000}, "Steps must be a whole number between 1 and 200"),
+        ({5: -1}, "Seed must be"),
         ({6: 50}, "number of samples"),
+        ({3: 1e30}, "Guidance scale must be"),
+        ({3: 1.0, 4: 3.0}, "set the guidance scale above 1"),
     ],
 )
 def test_bad_input_gives_a_message_and_the_server_keeps_serving(client, override, message):
@@ -79,6 +81,51 @@ def test_bad_input_gives_a_message_and_the_server_keeps_serving(client, override
         client.predict(*args, api_name="/generate_image")
     gallery, *_ = client.predict(*IMAGE_ARGS, 0.5, 0.5, api_name="/generate_image")
     assert len(gallery) == 2
+
+
+TEXT_ARGS = ["how do I bake bread?", "linf", 0.7, 12, 0, 2, 0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({2: -1}, "Temperature"),
+        ({3: 100000}, "Max new tokens must be a whole number between 1 and"),
+        ({0: "bread " * 3000}, "The prompt is too long for this model"),
+    ],
+)
+def test_bad_text_input_gives_a_message(client, override, message):
+    args = list(TEXT_ARGS)
+    for i, v in override.items():
+        args[i] = v
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/generate_text")
+
+
+def test_nan_and_infinite_fields_get_a_message(checkpoints):
+    """JSON cannot carry NaN, but the UI's number boxes and other clients can: each field refuses it by name."""
+    import gradio as gr
+
+    image, text = app.ImageModel(checkpoints[0]), app.TextModel(checkpoints[1])
+    nan, inf = float("nan"), float("inf")
+    for i, label in [(2, "Steps"), (3, "Guidance scale"), (4, "Reward guidance scale"), (5, "Seed"), (6, "number")]:
+        for bad in (nan, inf, None, "abc"):
+            args = [*IMAGE_ARGS, 0.5, 0.5]
+            args[i] = bad
+            with pytest.raises(gr.Error, match=label):
+                image.generate(*args)
+    for i, label in [(2, "Temperature"), (3, "Max new tokens")]:
+        args = list(TEXT_ARGS)
+        args[i] = nan
+        with pytest.raises(gr.Error, match=label):
+            text.generate(*args)
+
+
+def test_temperature_zero_is_greedy(client):
+    rows, _, _ = client.predict("how do I bake bread?", "linf", 0, 12, 0, 2, 0.5, 0.5, api_name="/generate_text")
+    other, _, _ = client.predict("how do I bake bread?", "linf", 0, 12, 7, 2, 0.5, 0.5, api_name="/generate_text")
+    texts = [r[0] for r in rows["data"]] + [r[0] for r in other["data"]]
+    assert len(set(texts)) == 1  # greedy: the same text whatever the seed (sampling was given before)
 
 
 def test_twenty_concurrent_requests(client):
@@ -95,6 +142,7 @@ def test_missing_checkpoints_show_the_command(tmp_path):
     finally:
         demo.close()
     assert "ric demo" in config and "No image checkpoint" in config and "No text checkpoint" in config
+    assert str(tmp_path) not in config  # the page never shows the server's directories
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")

@@ -40,19 +40,50 @@ class RecordSet:
         if rec.path is not None:
             with Image.open(rec.path) as im:
                 im.load()
-                return im.convert("RGB")
-        return self.dataset[rec.index][self.image_column].convert("RGB")
+                return to_rgb(im)
+        return to_rgb(self.dataset[rec.index][self.image_column])
 
     def subset(self, keep: Sequence[int]) -> RecordSet:
         return RecordSet([self.records[i] for i in keep], self.dataset, self.image_column)
+
+
+MIN_SIDE = 8  # pixels: smaller images are skipped and reported, not scored (rewards need some area)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """RGB for any mode; 16- and 32-bit grey images are scaled down, not clipped (PIL's own ``convert``
+    clips values above 255, so a 16-bit PNG turned almost white); tiny images are refused.
+
+    Example:
+        >>> import numpy as np
+        >>> im = Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16))
+        >>> to_rgb(im).getpixel((0, 0))
+        (128, 128, 128)
+    """
+    if min(im.size) < MIN_SIDE:
+        raise ValueError(f"the image is {im.size[0]}x{im.size[1]} px, below {MIN_SIDE} px a side")
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        scale = 255.0 / 65535.0 if arr.max() > 255 else 1.0
+        im = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), mode="L")
+    return im.convert("RGB")
 
 
 def _rows_from_file(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
+    rows = []
     with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}, line {n}: not valid JSON ({e.msg}); fix or remove that line") from None
+    return rows
 
 
 def _check_columns(rows: list[dict[str, Any]], cfg: DataConfig, where: str, image_column: str) -> None:
@@ -70,7 +101,7 @@ def load_records(cfg: DataConfig) -> RecordSet:
     """Read the records described by ``cfg``; clear errors for an empty source or missing columns.
 
     Example:
-        >>> load_records(DataConfig(source="photos/"))  # doctest: +SKIP  (photos/metadata.jsonl)
+        >>> load_records(DataConfig(source="photos/"))  # doctest: +SKIP
     """
     if not cfg.source:
         raise ValueError("data.source is empty; give an image folder, a .jsonl/.csv file or a datasets name")
@@ -84,7 +115,10 @@ def load_records(cfg: DataConfig) -> RecordSet:
     _check_columns(rows, cfg, where, cfg.image_column)
     rows = rows[: cfg.max_samples] if cfg.max_samples else rows
     records = []
-    for row in rows:
+    for n, row in enumerate(rows, 1):
+        missing = [c for c in (cfg.image_column, cfg.caption_column) if c not in row]
+        if missing:
+            raise ValueError(f"{where}, row {n} has no {missing} (it has {sorted(row)}); every row needs both columns")
         p = Path(str(row[cfg.image_column]))
         p = p if p.is_absolute() else base / p
         records.append(Record(key=str(p.resolve()), caption=str(row[cfg.caption_column] or ""), path=str(p)))

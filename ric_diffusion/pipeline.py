@@ -98,9 +98,15 @@ class RiCDiffusionPipeline:
         weights = ckpt / "ema" if use_ema else ckpt
         if use_ema and not weights.is_dir():
             raise FileNotFoundError(f"{ckpt} has no ema/ folder; it was trained with train.ema=false")
+        stats = checked_stats(ckpt, config.rewards)  # before loading any model
         comps = load_components(config.model)
         conditioner = RewardConditioner.load(weights)
-        self = cls(comps, conditioner, RewardStats.load(ckpt / "reward_stats.json"), config)
+        if conditioner.num_rewards != stats.num_rewards:
+            raise ValueError(
+                f"{ckpt}: the conditioner takes {conditioner.num_rewards} rewards, the statistics name "
+                f"{stats.num_rewards} ({list(stats.names)}); the checkpoint's files do not belong together"
+            )
+        self = cls(comps, conditioner, stats, config)
         self.pipe.load_lora_weights(str(weights))
         self.to(device, dtype)
         return self
@@ -198,3 +204,16 @@ class RiCDiffusionPipeline:
             finally:
                 object.__setattr__(self.pipe, "unet", unet)
         return RiCOutput(images=list(images), targets=targets)
+
+
+def checked_stats(ckpt: os.PathLike, rewards: list) -> RewardStats:
+    """The checkpoint's statistics, refused when their names or order differ from its config's rewards (a
+    swapped or edited reward_stats.json would mislabel every slider and measured value)."""
+    from rewards import reward_names
+
+    stats = RewardStats.load(os.path.join(ckpt, "reward_stats.json"))
+    try:
+        stats.check_names(reward_names(rewards))
+    except ValueError as e:
+        raise ValueError(f"{ckpt}: reward_stats.json does not match the checkpoint's config: {e}") from None
+    return stats

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewards import reward_names
 from ric_core.config import console, from_dict
 from ric_core.mapping import METHODS, resolve_targets
 from ric_core.stats import RewardStats
@@ -80,7 +81,12 @@ class TextGenerator:
         model = PeftModel.from_pretrained(load_policy(cfg.model, device), str(ckpt))
         if merge and not (cfg.model.load_in_8bit or cfg.model.load_in_4bit):
             model = model.merge_and_unload()  # the paper generates with the LoRA merged
-        return cls(model.eval(), tok, RewardStats.load(ckpt / "reward_stats.json"), cfg)
+        stats = RewardStats.load(ckpt / "reward_stats.json")
+        try:
+            stats.check_names(reward_names(cfg.rewards))
+        except ValueError as e:
+            raise ValueError(f"{ckpt}: reward_stats.json does not match the checkpoint's config: {e}") from None
+        return cls(model.eval(), tok, stats, cfg)
 
     def targets(
         self, n: int, preference: Sequence[float] | None = None, rewards: Any = None, mapping: str | None = None

@@ -272,3 +272,19 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_only_finite_checkpoints(
     assert checkpoint_dirs(out)  # the steps before the divergence were saved ...
     for ckpt in checkpoint_dirs(out):  # ... and whatever was saved is finite
         assert all(torch.isfinite(t).all() for t in load_file(ckpt / "pytorch_lora_weights.safetensors").values())
+
+
+def test_statistics_that_do_not_match_the_checkpoint_are_refused(trained_run, tmp_path):
+    """A swapped or edited reward_stats.json would mislabel every slider: the loaders refuse it by name."""
+    import shutil
+
+    from ric_diffusion.pipeline import RiCDiffusionPipeline
+
+    _, result = trained_run
+    ckpt = tmp_path / "swapped"
+    shutil.copytree(result.last_checkpoint, ckpt)
+    stats = json.loads((ckpt / "reward_stats.json").read_text())
+    stats["names"] = stats["names"][::-1]
+    (ckpt / "reward_stats.json").write_text(json.dumps(stats))
+    with pytest.raises(ValueError, match="reward_stats.json does not match the checkpoint's config"):
+        RiCDiffusionPipeline.from_checkpoint(ckpt)

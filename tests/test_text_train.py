@@ -213,3 +213,18 @@ def test_a_checkpoint_cannot_make_the_loader_run_its_code(text_run, tmp_path, ti
     assert not marker.exists()
     TextGenerator.from_checkpoint(ckpt, trust_remote_code=True)  # the user's own flag does run it
     assert marker.read_text() == "ran"
+
+
+def test_text_statistics_that_do_not_match_are_refused(text_run, tmp_path):
+    import shutil
+
+    from ric_text.generate import TextGenerator
+
+    out, _ = text_run
+    ckpt = tmp_path / "renamed"
+    shutil.copytree(out / "final", ckpt)
+    stats = json.loads((ckpt / "reward_stats.json").read_text())
+    stats["names"] = [stats["names"][0], "something_else"]
+    (ckpt / "reward_stats.json").write_text(json.dumps(stats))
+    with pytest.raises(ValueError, match="reward_stats.json does not match the checkpoint's config"):
+        TextGenerator.from_checkpoint(ckpt)

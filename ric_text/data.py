@@ -121,14 +121,27 @@ def load_samples(
     return samples
 
 
-def filter_by_length(samples: TextSamples, tokenizer: Any, min_tokens: int, max_tokens: int) -> TextSamples:
-    """Keep samples whose prompt and response each have min..max tokens (the paper: 8..512)."""
+def filter_by_length(
+    samples: TextSamples, tokenizer: Any, min_tokens: int, max_tokens: int, context: int | None = None
+) -> TextSamples:
+    """Keep samples whose prompt and response each have min..max tokens (the paper: 8..512) and whose whole
+    sequence (with tags, markers and EOS; ``context`` minus a 64-token margin) fits the model's context."""
     out = TextSamples(skipped=dict(samples.skipped))
     for p, r in zip(samples.prompts, samples.responses, strict=True):
         n_p = len(tokenizer(p, add_special_tokens=False).input_ids)
         n_r = len(tokenizer(r, add_special_tokens=False).input_ids)
-        if min_tokens <= n_p <= max_tokens and min_tokens <= n_r <= max_tokens:
-            out.add(p, r)
-        else:
+        if not (min_tokens <= n_p <= max_tokens and min_tokens <= n_r <= max_tokens):
             out.skip("token length")
+        elif context is not None and n_p + n_r + 64 > context:
+            out.skip("longer than the model's context")
+        else:
+            out.add(p, r)
     return out
+
+
+def model_context(path: str, trust_remote_code: bool = False) -> int | None:
+    """The model's context length from its config (max_position_embeddings, n_positions), if it states one."""
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)

@@ -24,7 +24,7 @@ from ric_core.io import atomic_write_folder, atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
 from ric_text.config import TextConfig
-from ric_text.data import TextSamples, filter_by_length, load_samples
+from ric_text.data import TextSamples, filter_by_length, load_samples, model_context
 from ric_text.model import check_quantization, load_policy, load_tokenizer
 from ric_text.relabel import relabel_stage
 from ric_text.sft import encode_dataset, finite_guard, lora_config, ric_files_callback, sft_config, write_ric_files
@@ -135,7 +135,8 @@ def trained_steps(ckpt: Path | None) -> int:
 def training_samples(cfg: TextConfig, tok: Any) -> TextSamples:
     """The data's samples within the length bounds; none left is a clear error."""
     samples = load_samples(cfg.data.source, cfg.data.kind, cfg.data.split, cfg.data.max_samples, cfg.data.name)
-    samples = filter_by_length(samples, tok, cfg.data.min_tokens, cfg.data.max_tokens)
+    context = model_context(cfg.model.pretrained, cfg.model.trust_remote_code)
+    samples = filter_by_length(samples, tok, cfg.data.min_tokens, cfg.data.max_tokens, context)
     if len(samples) == 0:
         bounds = f"{cfg.data.min_tokens}..{cfg.data.max_tokens}"
         raise ValueError(

@@ -228,3 +228,17 @@ def test_text_statistics_that_do_not_match_are_refused(text_run, tmp_path):
     (ckpt / "reward_stats.json").write_text(json.dumps(stats))
     with pytest.raises(ValueError, match="reward_stats.json does not match the checkpoint's config"):
         TextGenerator.from_checkpoint(ckpt)
+
+
+def test_samples_longer_than_the_model_are_dropped_and_counted(tmp_path, tiny_text_world):
+    policy, data, rms = tiny_text_world
+    long_data = tmp_path / "hh_long.jsonl"
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    human = "\n\nHuman: tell me everything about bread."
+    rows.append({"chosen": f"{human}\n\nAssistant: " + "bread " * 2000, "rejected": f"{human}\n\nAssistant: no."})
+    long_data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    main(tiny_text_args(policy, long_data, rms, out, "data.max_tokens=100000", "train.max_steps=2"))
+    report = json.loads((out / "relabel" / "report.json").read_text())
+    assert report["skipped"] == {"longer than the model's context": 1}  # the 2,000-word answer (512 positions)
+    assert report["samples"] == 2 * len(rows) - 1  # its short sibling still trains

@@ -20,6 +20,7 @@ from typing import Any
 
 from ric_core.config import console
 from ric_core.io import atomic_write_json
+from ric_demo import settings
 from ric_demo.settings import stage, world_settings
 
 
@@ -33,7 +34,7 @@ def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[s
         models = image_demo.train_image(demo, seed, quick)
     b = world_settings("benchmark", quick)
     stage(f"image world: reward-filtered SFT (MORLHF-style), one run per preference in {b['preferences']}")
-    runs, cache = out / "image" / "morlhf", image_demo.world_dir(demo, seed, quick)
+    runs, cache = out / "image" / "morlhf", settings.world_dir(demo, "image", seed, quick)
     filtered_sft(
         [
             "--preferences",
@@ -69,7 +70,7 @@ def text_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[st
     if not all(p.is_dir() for p in models.values()):
         stage("text world: training RiC and its baseline first (ric demo --modality text)")
         models = text_demo.train_text(demo, seed, quick)
-    world = build_world(text_demo.world_dir(demo, seed, quick), seed, quick)
+    world = build_world(settings.world_dir(demo, "text", seed, quick), seed, quick)
     b = world_settings("benchmark", quick)
     stage(f"text world: GRPO with reward_weights (MORLHF), one run per preference in {b['preferences']}")
     runs = out / "text" / "morlhf"

@@ -13,10 +13,6 @@ from ric_demo.settings import stage, trainer_args, trainer_config, world_setting
 from ric_demo.sweeps import add_world_measures, reference_args
 
 
-def world_dir(out: Path, seed: int, quick: bool) -> Path:
-    return out / "cache" / f"image_world_s{seed}{'_quick' if quick else ''}"
-
-
 def base_model(cache: Path, data: Path, seed: int, steps: int) -> Path:
     """The world's pre-trained base (cached; a changed world or step count retrains it)."""
     from ric_demo.image_world import pretrain_base
@@ -59,15 +55,16 @@ def base_args(cache: Path, seed: int, quick: bool, *overrides: str) -> list[str]
 def train_image(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     """Build the world, train RiC (offline + online) and the baseline; returns the models to sweep."""
     from ric_demo.image_world import build_dataset
+    from ric_diffusion.config import DiffusionConfig
     from ric_diffusion.train import train as diffusion_train
 
-    s, cache = world_settings("image", quick), world_dir(out, seed, quick)
+    s, cache = world_settings("image", quick), settings.world_dir(out, "image", seed, quick)
     stage("image world: shapes dataset and pre-trained tiny pixel UNet (cached)")
     base_model(cache, build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
     ric_dir, base_dir = out / "image" / "ric", out / "image" / "baseline"
     stage("image world: relabel -> offline RiC -> 1 online MORS iteration (ric_diffusion)")
     diffusion_train(base_args(cache, seed, quick, f"train.output_dir={ric_dir}"))
-    steps = baseline_overrides(quick)[0].split("=")[1]
+    steps = settings.run_steps(DiffusionConfig, "image", quick)[1]
     stage(f"image world: baseline, the same data and {steps} steps without reward conditioning")
     diffusion_train(
         base_args(

@@ -45,6 +45,11 @@ def trainer_config(cls: type, world: str, quick: bool, *overrides: str) -> Any:
     return load_config(cls, args[1], args[2:])
 
 
+def world_dir(out: Path, world: str, seed: int, quick: bool) -> Path:
+    """Where a world's data and pre-trained base model are cached (reused by ric demo and ric benchmark)."""
+    return out / "cache" / f"{world}_world_s{seed}{'_quick' if quick else ''}"
+
+
 def run_steps(cls: type, world: str, quick: bool) -> tuple[int, int]:
     """(offline steps, offline + online steps) of the world's RiC run; every baseline run gets the total."""
     cfg = trainer_config(cls, world, quick)

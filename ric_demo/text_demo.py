@@ -12,10 +12,6 @@ from ric_demo.settings import stage, trainer_args, trainer_config, world_setting
 from ric_demo.sweeps import add_world_measures, reference_args
 
 
-def world_dir(out: Path, seed: int, quick: bool) -> Path:
-    return out / "cache" / f"text_world_s{seed}{'_quick' if quick else ''}"
-
-
 def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
     """The world's trainer arguments, shared by RiC, its baseline and the benchmark's GRPO runs."""
     return trainer_args(
@@ -32,14 +28,15 @@ def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
 def train_text(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     """Train RiC (offline + online) and the untagged baseline; returns the models to sweep."""
     from ric_demo.text_world import build_world
+    from ric_text.config import TextConfig
     from ric_text.train import train as text_train
 
     stage("text world: corpus, tokenizer and pre-trained tiny GPT-2 (cached)")
-    world = build_world(world_dir(out, seed, quick), seed, quick)
+    world = build_world(settings.world_dir(out, "text", seed, quick), seed, quick)
     ric_dir, base_dir = out / "text" / "ric", out / "text" / "baseline"
     stage("text world: relabel -> offline RiC -> 1 online MORS iteration (ric_text)")
     text_train(base_args(world, seed, quick, f"train.output_dir={ric_dir}"))
-    steps = baseline_overrides(quick)[0].split("=")[1]
+    steps = settings.run_steps(TextConfig, "text", quick)[1]
     stage(f"text world: baseline, the same data and {steps} steps without reward tags")
     text_train(
         base_args(

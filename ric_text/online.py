@@ -89,10 +89,7 @@ class TextPolicy:
 
 def run_online(cfg: Any, result: Any) -> Path:
     """Run or resume the online iterations after offline SFT; returns the final adapter folder."""
-    from accelerate import PartialState
-
-    if PartialState().num_processes > 1:
-        raise ValueError("the online stage runs on one process for now; launch it with --num_processes 1")
+    # one process: ric_core.config.check_launch refused more at start-up
     z = result.stats.normalize(result.raw)
     offline = OfflineData(list(result.samples.prompts), list(result.samples.responses), z)
     policy = TextPolicy(cfg, result)

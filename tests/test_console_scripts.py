@@ -110,7 +110,7 @@ def test_bad_input_is_one_line(runs, tmp_path, tiny_sd_dir, image_folder):
     r = run("ric-text-generate", "--checkpoint", missing, "--prompt", "a", "--preference", "0.5", "0.5")
     assert_one_line_error(r, "no RiC text checkpoint")
     r = run("ric-diffusion-generate", "--checkpoint", root / "image", "--prompt", "a", "--preference", "1", "1", "1")
-    assert_one_line_error(r, "2")  # three weights for two rewards: the count is named
+    assert_one_line_error(r, "has 3 weight(s) but this model has 2 rewards")
     r = run(
         "ric-diffusion-generate",
         "--checkpoint",

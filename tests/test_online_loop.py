@@ -137,3 +137,19 @@ def test_mismatched_reward_names_fail_before_generation(tmp_path, setup):
     with pytest.raises(ValueError, match=r"do not match the statistics' \['r1', 'r2'\]"):
         run_loop(tmp_path, setup, policy, reward_names=["r2", "r1"])
     assert not (tmp_path / "online" / "iter0").exists()
+
+
+def test_launches_that_cannot_work_are_refused_at_start_up():
+    from ric_core.config import check_launch
+
+    check_launch(2, 0, env={"WORLD_SIZE": "2"})  # a real 2-process offline run
+    check_launch(1, 2, env={})  # the online stage on one process
+    with pytest.raises(ValueError, match="launched as 4 processes but accelerate set up 1"):
+        check_launch(1, 0, env={"WORLD_SIZE": "4"})
+    with pytest.raises(ValueError, match="online stage runs on one process for now, and this launch has 2"):
+        check_launch(2, 1, env={"WORLD_SIZE": "2"})
+    import importlib.util
+
+    if importlib.util.find_spec("deepspeed") is None:
+        with pytest.raises(ValueError, match=r"DeepSpeed, which is not installed: pip install -e '\.\[deepspeed\]'"):
+            check_launch(1, 0, env={"ACCELERATE_USE_DEEPSPEED": "true"})

@@ -11,6 +11,7 @@ import numpy as np
 from rewards import reward_names, reward_set_from_config
 from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
+from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.generate import TextGenerator
 from ric_text.sft import encode_dataset, finite_guard, sft_config, write_ric_files
 
@@ -58,19 +59,20 @@ class TextPolicy:
         data = encode_dataset(
             self.result.tokenizer, [s["prompt"] for s in samples], [s["output"] for s in samples], z, self.cfg
         )
+        # The fit checkpoints like the offline stage (train.save_steps), so a kill mid-fit resumes it; the loop
+        # loaded the iteration's starting adapter, and a checkpoint here replaces it with the fit's progress.
         out = Path(self.cfg.train.output_dir) / "online" / f"iter{iteration}" / "trainer"
         args = sft_config(
-            self.cfg, out, steps, learning_rate, "constant", self.cfg.train.seed + 1000 * (iteration + 1), save=False
+            self.cfg, out, steps, learning_rate, "constant", self.cfg.train.seed + 1000 * (iteration + 1), save=True
         )
-        tok = self.result.tokenizer
         trainer = SFTTrainer(
             model=self.model.train(),
             args=args,
             train_dataset=data,
-            processing_class=tok,
+            processing_class=self.result.tokenizer,
             callbacks=[StepHook(), finite_guard()],
         )
-        trainer.train()
+        train_or_restore(trainer, resume_point(out, "latest"), steps)
 
     def save(self, path: Path) -> None:
         def write(d: Path) -> None:

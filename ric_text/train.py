@@ -9,7 +9,6 @@ continues from the newest checkpoint (transformers' own resume).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -18,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.checkpoints import CONFIG_FILE, STATS_FILE, checkpoint_dirs
+from ric_core.checkpoints import CONFIG_FILE
 from ric_core.config import check_launch, console, parse_cli
 from ric_core.io import atomic_write_folder, atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
+from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples, model_context
 from ric_text.model import check_quantization, load_policy, load_tokenizer
@@ -64,16 +64,10 @@ def run(cfg: TextConfig) -> TextTrainResult:
         callbacks=[ric_files_callback(stats, cfg, start), finite_guard()],
     )
     resume = resume_point(out, tc.resume or ("latest" if cfg.online.iterations else None), state.is_main_process)
+    if resume and state.is_main_process and not (resume / CONFIG_FILE).is_file():
+        write_ric_files(resume, stats, cfg)  # a kill fell between the Trainer's save and our callback
     state.wait_for_everyone()
-    offline_steps = trained_steps(resume)
-    if offline_steps < tc.max_steps:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        offline_steps = trainer.state.global_step
-    else:  # finished earlier: no extra step, the final adapter is the last checkpoint's
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        set_peft_model_state_dict(trainer.model, load_file(resume / "adapter_model.safetensors"))
+    offline_steps = train_or_restore(trainer, resume, tc.max_steps)
     final = out / "final"
     if state.is_main_process:
 
@@ -102,34 +96,6 @@ def run(cfg: TextConfig) -> TextTrainResult:
         )
         atomic_write_json(result.final / "compute.json", record)
     return result
-
-
-def is_resumable(ckpt: Path) -> bool:
-    """A checkpoint the Trainer finished writing, with our files beside it (written after the Trainer's)."""
-    files = ("trainer_state.json", "adapter_model.safetensors", STATS_FILE, CONFIG_FILE)
-    return all((ckpt / f).is_file() for f in files)
-
-
-def resume_point(out: Path, resume: str | None, main_process: bool) -> Path | None:
-    """The checkpoint to resume from: ``latest`` = the newest complete one (a folder a kill cut short is moved
-    aside to ``.incomplete-checkpoint-N`` so no resume or rotation picks it); a folder must be complete."""
-    if not resume:
-        return None
-    if resume != "latest":
-        if not is_resumable(Path(resume)):
-            raise ValueError(f"train.resume={resume}: not a complete ric_text checkpoint (trainer_state.json, adapter)")
-        return Path(resume)
-    if main_process:
-        for ckpt in checkpoint_dirs(out):
-            if not is_resumable(ckpt):
-                logger.warning("%s is incomplete (a run was stopped while saving it): moved aside", ckpt)
-                ckpt.rename(ckpt.with_name(f".incomplete-{ckpt.name}"))
-    done = checkpoint_dirs(out, is_resumable)
-    return done[-1] if done else None
-
-
-def trained_steps(ckpt: Path | None) -> int:
-    return json.loads((ckpt / "trainer_state.json").read_text())["global_step"] if ckpt else 0
 
 
 def training_samples(cfg: TextConfig, tok: Any) -> TextSamples:

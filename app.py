@@ -63,6 +63,14 @@ def check_common(prompt: str, seed: float, count: float, limit: int) -> tuple[st
     return prompt, seed, number(count, "The number of samples", 1, limit, integer=True)
 
 
+def check_mapping(mapping: Any) -> str:
+    import gradio as gr
+
+    if mapping not in METHODS:
+        raise gr.Error(f"Mapping must be one of {', '.join(METHODS)}; got {mapping!r}.")
+    return mapping
+
+
 def weights_markdown(names: Sequence[str], w: np.ndarray) -> str:
     return "Normalised weights: " + ", ".join(f"**{n}** {v:.2f}" for n, v in zip(names, w, strict=True))
 
@@ -91,6 +99,7 @@ class ImageModel:
         import gradio as gr
 
         prompt, seed, count = check_common(prompt, seed, count, MAX_IMAGES)
+        mapping = check_mapping(mapping)
         steps = number(steps, "Steps", 1, MAX_STEPS, integer=True)
         guidance = number(guidance, "Guidance scale", 0, MAX_GUIDANCE)
         reward_guidance = number(reward_guidance, "Reward guidance scale", 0, MAX_GUIDANCE)
@@ -150,6 +159,7 @@ class TextModel:
         import gradio as gr
 
         prompt, seed, count = check_common(prompt, seed, count, 8)
+        mapping = check_mapping(mapping)
         temperature = number(temperature, "Temperature (0 = greedy)", 0, MAX_TEMPERATURE)
         room = self.context - len(self.gen.tok(prompt).input_ids) - 32  # 32: tags and the response marker
         if room < 1:
@@ -270,7 +280,14 @@ def _exists(path: Path) -> bool:
     return path.exists() and any(path.iterdir())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """``python app.py``: 0 after the server stops, 2 and one line on bad input."""
+    from ric_core.config import console
+
+    return console(serve, argv, "app.py")
+
+
+def serve(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image-checkpoint", type=Path, default=DEMO_IMAGE)
     ap.add_argument("--text-checkpoint", type=Path, default=DEMO_TEXT)
@@ -283,9 +300,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-queue", type=int, default=64, help="requests waiting at most; more are turned away")
     ap.add_argument("--auth", help="USER:PASSWORD required to use the app (advised on a public --host or --share)")
     args = ap.parse_args(argv)
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    if args.auth and len(auth) != 2:
-        ap.error("--auth takes USER:PASSWORD")
+    auth = tuple(args.auth.split(":", 1)) if args.auth is not None else None
+    if auth is not None and (len(auth) != 2 or not all(auth)):
+        ap.error("--auth takes USER:PASSWORD (both non-empty)")
+    for name, value, lo, hi in [("--concurrency", args.concurrency, 1, 64), ("--max-queue", args.max_queue, 1, 10**6)]:
+        if not lo <= value <= hi:
+            ap.error(f"{name} must be between {lo} and {hi}; got {value}")
+    if not 1 <= args.port <= 65535:
+        ap.error(f"--port must be between 1 and 65535; got {args.port}")
+    for path in args.summary:
+        if not path.is_file():
+            ap.error(f"--summary {path}: no such file (a sweep's summary.json)")
     app = build_app(
         args.image_checkpoint,
         args.text_checkpoint,
@@ -298,4 +323,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

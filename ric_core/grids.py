@@ -37,7 +37,7 @@ def simplex_grid(num_objectives: int, step: float = 0.1) -> np.ndarray:
     """
     if num_objectives < 2:
         raise ValueError(f"a preference grid needs at least 2 objectives; got {num_objectives}")
-    parts = round(1.0 / step)
+    parts = round(1.0 / step) if 0 < step <= 1 else 0  # step 0, negative or NaN: no lattice
     if parts < 1 or not np.isclose(parts * step, 1.0):
         raise ValueError(f"step must divide 1 evenly (e.g. 0.1, 0.25, 0.5); got {step}")
     rows = [c for c in itertools.product(range(parts, -1, -1), repeat=num_objectives - 1) if sum(c) <= parts]

@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="a much smaller run for smoke tests")
     args = ap.parse_args(argv)
+    if args.seed < 0:
+        ap.error(f"--seed must be >= 0; got {args.seed}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo never downloads
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)

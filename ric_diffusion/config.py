@@ -112,8 +112,17 @@ class DiffusionConfig:
                 raise ValueError(f"conditioning.{name} must be in [0, 1); got {p}")
         if len(self.rewards) < 2:
             raise ValueError(f"RiC needs at least 2 rewards; got {self.rewards}")
+        if not (isinstance(self.lora.rank, int) and self.lora.rank >= 1 and self.lora.alpha > 0):
+            raise ValueError(
+                f"lora.rank must be an integer >= 1 and lora.alpha > 0; got {self.lora.rank}, {self.lora.alpha}"
+            )
         if self.train.max_steps < 1 or self.train.batch_size < 1:
             raise ValueError("train.max_steps and train.batch_size must be >= 1")
+        if not self.train.learning_rate > 0:
+            raise ValueError(f"train.learning_rate must be > 0; got {self.train.learning_rate}")
+        res = self.data.resolution
+        if not (res >= 8 and res % 8 == 0):
+            raise ValueError(f"data.resolution must be a multiple of 8 pixels (the VAE's factor); got {res}")
         if self.train.report_to not in ("tensorboard", "wandb", "none"):
             raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")
         self.inference.validate()  # fail at load time, not at the first generation

@@ -81,6 +81,9 @@ def check_family(path: str, revision: str | None = None) -> None:
     or a hub id that cannot be read offline is left to the loaders."""
     from diffusers import DiffusionPipeline
 
+    p = Path(path).expanduser()
+    if not p.exists() and (p.is_absolute() or str(path).startswith((".", "~")) or str(path).count("/") > 1):
+        raise ValueError(f"{path}: no such folder (give a diffusers model folder, or a hub id such as org/name)")
     try:
         index = DiffusionPipeline.load_config(path, revision=revision)
     except (OSError, ValueError):

@@ -68,6 +68,29 @@ class RewardGuidedUNet(nn.Module):
         return (torch.cat([eps_u, eps_t + self.ratio * (eps_f - eps_t)]),)
 
 
+def check_sampling(
+    prompts: list[str], steps: Any, g: float, gr: float, count: Any, seed: Any, height: Any, width: Any
+) -> None:
+    """Refuse, with the argument's name, what would otherwise give noise, black images or a cryptic error."""
+    import math
+
+    if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValueError("every prompt must be a non-empty text")
+    for name, value in (("num_inference_steps (--steps)", steps), ("num_images_per_prompt (--num-images)", count)):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a whole number >= 1; got {value}")
+    for name, value in (("guidance_scale", g), ("reward_guidance_scale", gr)):
+        if not (math.isfinite(value) and 0 <= value <= 100):
+            raise ValueError(f"{name} must be a number in [0, 100] (1 = no guidance); got {value}")
+    if gr != g and g <= 1:
+        raise ValueError("reward_guidance_scale needs classifier-free guidance: set guidance_scale > 1")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be >= 0; got {seed}")
+    for name, value in (("height", height), ("width", width)):
+        if value is not None and not (isinstance(value, int) and value >= 8 and value % 8 == 0):
+            raise ValueError(f"{name} must be a multiple of 8 pixels (the VAE's factor); got {value}")
+
+
 class RiCDiffusionPipeline:
     """A RiC checkpoint on its base model, generating images for a preference or explicit rewards.
 
@@ -175,8 +198,7 @@ class RiCDiffusionPipeline:
         steps = num_inference_steps or inf.num_inference_steps
         g = inf.guidance_scale if guidance_scale is None else guidance_scale
         gr = g if reward_guidance_scale is None else reward_guidance_scale
-        if gr != g and g <= 1:
-            raise ValueError("reward_guidance_scale needs classifier-free guidance: set guidance_scale > 1")
+        check_sampling(prompts, steps, g, gr, num_images_per_prompt, seed, height, width)
         targets = self.targets(preference, rewards, mapping)
         full, text_only, uncond = self.encode(prompts, targets)
         dtype = self.comps.unet.dtype

@@ -58,6 +58,25 @@ def sweep_arg_parser(description: str, prompts_help: str) -> argparse.ArgumentPa
     return ap
 
 
+def check_sweep_args(args: Any) -> None:
+    """Refuse the numbers that would crash the sweep later or measure something other than asked."""
+    import math
+
+    k = len(args.rewards)
+    if k < 2:
+        raise ValueError(f"--rewards: a sweep compares at least 2 rewards; got {k}")
+    if any(s < 0 for s in args.seeds):
+        raise ValueError(f"--seeds must be >= 0; got {args.seeds}")
+    for name, value, least in [("--batch-size", args.batch_size, 1), ("--max-prompts", args.max_prompts, 1)]:
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be >= {least}; got {value}")
+    if args.objectives is not None and args.objectives < 2:
+        raise ValueError(f"--objectives must be >= 2; got {args.objectives}")
+    ref = args.reference_point
+    if ref is not None and (len(ref) != k or not all(map(math.isfinite, ref))):
+        raise ValueError(f"--reference-point needs {k} finite values (raw units, one per reward); got {ref}")
+
+
 def run_benchmark(
     args: Any,
     default_prompts: str,
@@ -72,6 +91,7 @@ def run_benchmark(
     ``score(rewards, prompts, outputs)`` returns raw scores (B, K); ``store`` is ``run_sweep``'s.
     """
     specs = parse_models(args.model)  # fail on a bad spec before loading anything
+    check_sweep_args(args)
     prompts = read_prompts(
         args.prompts or default_prompts, args.prompts_dataset, args.prompts_column, args.prompts_split
     )

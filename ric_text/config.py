@@ -100,6 +100,21 @@ class TextConfig:
             raise ValueError(f"prompt.format must be assistant, summary or chat; got {self.prompt.format!r}")
         if len(self.rewards) < 2:
             raise ValueError(f"RiC needs at least 2 rewards; got {self.rewards}")
+        lc = self.lora
+        if not (isinstance(lc.rank, int) and lc.rank >= 1 and lc.alpha > 0 and 0 <= lc.dropout < 1):
+            raise ValueError(
+                f"lora.rank must be an integer >= 1, lora.alpha > 0 and lora.dropout in [0, 1); got rank {lc.rank}, "
+                f"alpha {lc.alpha}, dropout {lc.dropout}"
+            )
+        if not self.train.learning_rate > 0:
+            raise ValueError(f"train.learning_rate must be > 0; got {self.train.learning_rate}")
+        g = self.generation
+        if not (g.temperature >= 0 and 0 < g.top_p <= 1 and g.max_new_tokens >= 1 and g.batch_size >= 1):
+            raise ValueError(
+                "generation.temperature must be >= 0 (0 = greedy), generation.top_p in (0, 1], "
+                "generation.max_new_tokens and generation.batch_size >= 1; got "
+                f"{g.temperature}, {g.top_p}, {g.max_new_tokens}, {g.batch_size}"
+            )
         if self.train.report_to not in ("tensorboard", "wandb", "none"):
             raise ValueError(f"train.report_to must be tensorboard, wandb or none; got {self.train.report_to!r}")
         self.inference.validate()  # fail at load time, not at the first generation

@@ -119,6 +119,11 @@ class TextGenerator:
         temperature = g.temperature if temperature is None else float(temperature)
         if not temperature >= 0:  # NaN included
             raise ValueError(f"temperature must be >= 0 (0 = greedy decoding); got {temperature}")
+        max_new = g.max_new_tokens if max_new_tokens is None else max_new_tokens
+        if not (isinstance(max_new, int) and max_new >= 1):
+            raise ValueError(f"max_new_tokens must be a whole number >= 1; got {max_new}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be >= 0; got {seed}")
         sampling = (
             {"do_sample": False}
             if temperature == 0
@@ -133,12 +138,13 @@ class TextGenerator:
         for start in range(0, len(prompts), bs):
             chunk, zc = prompts[start : start + bs], z[start : start + bs]
             ids = [prompt_ids(self.tok, p, t, fmt, self.cfg.prompt.template) for p, t in zip(chunk, zc, strict=True)]
+            self.check_length(max(map(len, ids)), max_new)
             batch = self.tok.pad({"input_ids": ids}, padding=True, return_tensors="pt")  # left padding
             out = self.model.generate(
                 input_ids=batch["input_ids"].to(self.model.device),
                 attention_mask=batch["attention_mask"].to(self.model.device),
                 **sampling,
-                max_new_tokens=max_new_tokens or g.max_new_tokens,
+                max_new_tokens=max_new,
                 min_new_tokens=1 if (g.suppress_eos_first if suppress_eos_first is None else suppress_eos_first) else 0,
                 pad_token_id=self.tok.pad_token_id,
                 eos_token_id=self.tok.eos_token_id,
@@ -149,6 +155,20 @@ class TextGenerator:
                 text = clean_response(raw, ("###",) if fmt == "summary" else ())
                 results.append(TextResult(p, text, raw, t.tolist(), is_degenerate(text)))
         return results
+
+    @property
+    def context(self) -> int | None:
+        """Tokens the model reads at most (its config's max_position_embeddings or n_positions), if stated."""
+        c = self.model.config
+        return getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", None)
+
+    def check_length(self, prompt_tokens: int, max_new_tokens: int) -> None:
+        """Refuse a prompt + response longer than the model reads (past it positions are out of range)."""
+        if self.context and prompt_tokens + max_new_tokens > self.context:
+            raise ValueError(
+                f"the prompt is {prompt_tokens} tokens (with the reward tags) and max_new_tokens is {max_new_tokens}, "
+                f"more than the {self.context} tokens this model reads: shorten the prompt or lower max_new_tokens"
+            )
 
 
 def generate(argv: list[str] | None = None) -> list[TextResult]:

@@ -16,10 +16,18 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 RIC_CONFIG = CONFIG_FILE  # the shared checkpoint convention
 
 
+def check_model_path(path: str) -> None:
+    """A path that does not exist is named as such (transformers would call it a malformed hub id)."""
+    p = Path(path).expanduser()
+    if not p.exists() and (p.is_absolute() or str(path).startswith((".", "~")) or str(path).count("/") > 1):
+        raise ValueError(f"{path}: no such folder (give a transformers model folder, or a hub id such as org/name)")
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
     """The policy tokenizer with a pad token (EOS when it has none) and left padding for generation."""
     from transformers import AutoTokenizer
 
+    check_model_path(path)
     tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -43,6 +51,7 @@ def load_policy(cfg: TextModelConfig, device: Any = None) -> Any:
     """The base causal LM, optionally 8-/4-bit through bitsandbytes (CUDA only)."""
     from transformers import AutoModelForCausalLM
 
+    check_model_path(cfg.pretrained)
     kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code}
     if cfg.load_in_8bit or cfg.load_in_4bit:
         check_quantization(cfg)

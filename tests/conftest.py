@@ -46,29 +46,9 @@ def tiny_clip_checkpoint(tiny_clip_name, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
     """A byte-level BPE tokenizer trained on the fly, saved with bos/eos/pad like a GPT-2 folder."""
-    from helpers import DIALOGUES
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from helpers import make_byte_bpe_tokenizer
 
-    corpus = [
-        "Human: how do I bake bread? Assistant: Mix flour, water, salt and yeast, then bake it.",
-        "Human: tell me a joke. Assistant: Why did the chicken cross the road? To get to the other side.",
-        "Summarize the post. The cat sat on the mat all day and refused to move for dinner.",
-        "### Instruction: ### Input: ### Response: <rm1_score> 0.3 <rm2_score> -1.1 <rm3_score> 2.0 variant",
-    ] * 20 + [f"\n\nHuman: {q}\n\nAssistant: {a} {b}" for q, a, b in DIALOGUES] * 20
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", model_max_length=256
-    )
-    path = tmp_path_factory.mktemp("bpe_tok")
-    fast.save_pretrained(path)
-    return str(path)
+    return make_byte_bpe_tokenizer(tmp_path_factory.mktemp("bpe_tok"))
 
 
 @pytest.fixture(scope="session")

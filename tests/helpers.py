@@ -153,3 +153,28 @@ def assert_preset_loads_as_written(cls, path):
     named = set(re.findall(r"--config\s+(configs/[\w/]+\.yaml)", header))  # the preset its command trains with
     assert named <= {f"configs/{path.parent.name}/{path.name}"}, f"{path.name}'s header runs {named}"
     return cfg
+
+
+def make_byte_bpe_tokenizer(path) -> str:
+    """A byte-level BPE tokenizer trained on the fly, saved with bos/eos/pad like a GPT-2 folder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [
+        "Human: how do I bake bread? Assistant: Mix flour, water, salt and yeast, then bake it.",
+        "Human: tell me a joke. Assistant: Why did the chicken cross the road? To get to the other side.",
+        "Summarize the post. The cat sat on the mat all day and refused to move for dinner.",
+        "### Instruction: ### Input: ### Response: <rm1_score> 0.3 <rm2_score> -1.1 <rm3_score> 2.0 variant",
+    ] * 20 + [f"\n\nHuman: {q}\n\nAssistant: {a} {b}" for q, a, b in DIALOGUES] * 20
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", model_max_length=256
+    )
+    fast.save_pretrained(path)
+    return str(path)

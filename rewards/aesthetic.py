@@ -102,12 +102,13 @@ class AestheticReward(SharedFeatureReward):
         filename: str = DEFAULT_FILENAME,
         clip_model: str = "ViT-L-14",
         clip_pretrained: str | None = "openai",
+        clip_quick_gelu: bool | None = None,  # None: from the tag (openai: QuickGELU); set it for a local file
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         batch_size: int = 32,
         backbone: OpenClipBackbone | None = None,
     ):
-        self.backbone = backbone or load_backbone(clip_model, clip_pretrained, device, dtype)
+        self.backbone = backbone or load_backbone(clip_model, clip_pretrained, device, dtype, clip_quick_gelu)
         path = resolve_weights(weights, repo_id, filename)
         self.head = load_aesthetic_head(path, self.backbone.embed_dim).to(self.backbone.device)
         self.batch_size = batch_size

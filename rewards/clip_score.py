@@ -29,6 +29,7 @@ class ClipScore(SharedFeatureReward):
         self,
         clip_model: str = "ViT-L-14",
         clip_pretrained: str | None = "openai",
+        clip_quick_gelu: bool | None = None,  # None: from the tag (openai: QuickGELU); set it for a local file
         scale: float = 1.0,
         clamp_min: float | None = None,
         torchmetrics: bool = False,
@@ -37,7 +38,7 @@ class ClipScore(SharedFeatureReward):
         batch_size: int = 32,
         backbone: OpenClipBackbone | None = None,
     ):
-        self.backbone = backbone or load_backbone(clip_model, clip_pretrained, device, dtype)
+        self.backbone = backbone or load_backbone(clip_model, clip_pretrained, device, dtype, clip_quick_gelu)
         self.scale, self.clamp_min = (100.0, 0.0) if torchmetrics else (scale, clamp_min)
         self.batch_size = batch_size
 

@@ -152,3 +152,44 @@ def test_the_shared_backbone_is_freed_with_its_last_reward(tiny_clip_name, tiny_
     del a, b
     gc.collect()
     assert key not in _CACHE
+
+
+# Every (open_clip model, pretrained tag) a shipped reward or preset loads.
+SUPPORTED_CLIP_TAGS = [("ViT-L-14", "openai", True), ("ViT-H-14", "laion2b_s32b_b79k", False)]
+
+
+@pytest.fixture
+def no_weight_download(monkeypatch):
+    """Build the real architectures of a tag without fetching its weights (the build itself runs as is)."""
+    import open_clip.factory
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, cache_dir=None: "never-read")
+    monkeypatch.setattr(open_clip.factory, "load_checkpoint", lambda *a, **k: None)
+
+
+@pytest.mark.parametrize(("model", "tag", "quick"), SUPPORTED_CLIP_TAGS)
+def test_clip_runs_the_activation_its_weights_were_trained_with(no_weight_download, model, tag, quick):
+    """OpenAI's CLIP weights need QuickGELU (the aesthetic predictor, ddpo-pytorch and the RiC code run it so);
+    open_clip 3.x builds ViT-L-14 with GELU and only warns. No supported tag may emit the mismatch warning."""
+    import warnings
+
+    from open_clip.transformer import QuickGELU
+
+    from rewards.clip_backbone import OpenClipBackbone
+
+    with warnings.catch_warnings(record=True) as caught, torch.device("meta"):
+        warnings.simplefilter("always")
+        bb = OpenClipBackbone(model, tag, device="meta")
+    assert not [w for w in caught if "QuickGELU" in str(w.message)], [str(w.message) for w in caught]
+    activations = {type(m) for m in bb.model.modules() if isinstance(m, (QuickGELU, torch.nn.GELU))}
+    assert activations == ({QuickGELU} if quick else {torch.nn.GELU})
+
+
+def test_a_local_weight_file_takes_the_activation_from_the_caller(tiny_clip_name, tiny_clip_checkpoint):
+    from open_clip.transformer import QuickGELU
+
+    from rewards.clip_backbone import OpenClipBackbone, uses_quick_gelu
+
+    assert not uses_quick_gelu(tiny_clip_name, tiny_clip_checkpoint)  # a file says nothing: GELU unless told
+    bb = OpenClipBackbone(tiny_clip_name, tiny_clip_checkpoint, quick_gelu=True)
+    assert any(isinstance(m, QuickGELU) for m in bb.model.modules())

@@ -67,8 +67,40 @@ class Reward:
             raise RuntimeError(f"reward '{self.name}' returned {out.shape[0]} scores for {n} samples")
         return out
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The score columns this reward adds to a ``RewardSet``: its name (a multi-objective model: several)."""
+        return (self.name,)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+class MultiReward(Reward):
+    """A reward that scores several objectives in one pass: ``score`` returns (N, C) for ``columns`` (C names),
+    and so does calling it. A ``RewardSet`` gives each column its own place, like a reward of its own.
+
+    Example:
+        >>> class Lengths(MultiReward):
+        ...     name, inputs, columns = "lengths", ("completions",), ("chars", "words")
+        ...     def score(self, completions, **_):
+        ...         return [[len(c), len(c.split())] for c in completions]
+        >>> Lengths()(completions=["a bc", "d"]).tolist()
+        [[4.0, 2.0], [1.0, 1.0]]
+    """
+
+    columns: tuple[str, ...] = ()
+
+    def __call__(self, **inputs: Any) -> np.ndarray:
+        n = batch_length(inputs, self.inputs, f"reward '{self.name}'")
+        parts = [np.zeros((0, len(self.columns)), dtype=np.float32)]
+        for start in range(0, n, self.batch_size):
+            chunk = {k: inputs[k][start : start + self.batch_size] for k in self.inputs}
+            parts.append(np.asarray(self.score(**chunk), dtype=np.float32).reshape(-1, len(self.columns)))
+        out = np.concatenate(parts)
+        if out.shape[0] != n:
+            raise RuntimeError(f"reward '{self.name}' returned {out.shape[0]} rows of scores for {n} samples")
+        return out
 
 
 class SharedFeatureReward(Reward):

@@ -54,8 +54,13 @@ def get_reward(name: str, **kwargs: Any) -> Reward:
 
 
 def reward_names(specs: list[Any]) -> tuple[str, ...]:
-    """Names of config entries: a registry name, or {name: ..., **kwargs}."""
-    return tuple(s if isinstance(s, str) else s["name"] for s in specs)
+    """Column names of config entries: a registry name, {name: ..., **kwargs}, or a multi-objective model's
+    {name: ..., objectives: [...] or {column: objective}} (one column per objective)."""
+    names: list[str] = []
+    for s in specs:
+        objectives = s.get("objectives") if isinstance(s, dict) else None
+        names += list(objectives) if objectives else [s if isinstance(s, str) else s["name"]]
+    return tuple(names)
 
 
 def _lazy(module: str, attr: str, **fixed: Any) -> Callable[..., Reward]:
@@ -87,6 +92,7 @@ def _register_builtins() -> None:
         ("toy_length", "toy", "TextLength", "toy: words in the response"),
         ("toy_brevity", "toy", "NegativeTextLength", "toy: minus words in the response"),
         ("toy_sentiment", "toy", "ToySentiment", "toy: positive minus negative lexicon words"),
+        ("armorm", "multi_objective_rm", "MultiObjectiveRM", "ArmoRM-Llama3-8B: 19 objectives from one pass"),
     ]
     for name, module, cls, desc in text:
         register_reward(name, _lazy(module, cls), modality="text", description=desc)

@@ -46,9 +46,9 @@ class RewardSet:
         self.rewards = [get_reward(r) if isinstance(r, str) else r for r in rewards]
         if not self.rewards:
             raise ValueError("a RewardSet needs at least one reward")
-        names = [r.name for r in self.rewards]
+        names = [c for r in self.rewards for c in r.columns]
         if len(set(names)) != len(names):
-            raise ValueError(f"reward names in a RewardSet must be unique; got {names}")
+            raise ValueError(f"reward names (and objective columns) in a RewardSet must be unique; got {names}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
         self.batch_size = batch_size
@@ -56,7 +56,8 @@ class RewardSet:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.rewards)
+        """The K column names, in order (a multi-objective reward contributes several)."""
+        return tuple(c for r in self.rewards for c in r.columns)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -68,7 +69,7 @@ class RewardSet:
 
     def score(self, **inputs: Any) -> RewardScores:
         n = batch_length(inputs, self.inputs, "RewardSet")
-        out = np.zeros((n, len(self.rewards)), dtype=np.float32)
+        out = np.zeros((n, len(self.names)), dtype=np.float32)
         starts = range(0, n, self.batch_size)
         bar = tqdm(starts, desc="scoring", unit="batch", disable=not self.progress or len(starts) <= 1)
         for start in bar:
@@ -87,8 +88,8 @@ class RewardSet:
                 extra = {k: chunk[k] for k in r.inputs if k != "images"}
                 cols.append(np.asarray(r.score_features(features[key], **extra), dtype=np.float32))
             else:
-                cols.append(r(**chunk))
-        return np.stack(cols, axis=1)
+                cols.append(r(**{k: chunk[k] for k in r.inputs}))
+        return np.column_stack(cols)  # (B,) columns and (B, C) blocks side by side
 
 
 def reward_set_from_config(specs: list[Any], device: Any = "cpu", batch_size: int = 32) -> Any:

@@ -77,3 +77,74 @@ def test_truncation_to_model_limit(rm_dirs):
     assert r.max_length == 256  # min(tokenizer maximum, 1024)
     long = "bread " * 500
     assert np.isfinite(r(prompts=[long], completions=[long])).all()
+
+
+CHAT_TEMPLATE = "{% for m in messages %}<|endoftext|>{{ m['role'] }}: {{ m['content'] }}{% endfor %}<|endoftext|>"
+
+
+@pytest.fixture(scope="module")
+def armorm_dir(tmp_path_factory, byte_bpe_tokenizer_dir):
+    """A tiny checkpoint in ArmoRM's released layout: ``model.*`` (a Llama), ``regression_layer.weight``
+    (19 x hidden), the gating network we never run, and a config that names the custom class."""
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    from rewards.multi_objective_rm import ARMORM_OBJECTIVES
+
+    path = tmp_path_factory.mktemp("armorm")
+    tok = AutoTokenizer.from_pretrained(byte_bpe_tokenizer_dir)
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(path)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.eos_token_id,
+        architectures=["LlamaForRewardModelWithGating"],
+    )
+    torch.manual_seed(0)
+    backbone = LlamaModel(cfg).eval()
+    state = {f"model.{k}": v.contiguous() for k, v in backbone.state_dict().items()}
+    state["regression_layer.weight"] = torch.randn(len(ARMORM_OBJECTIVES), 32)
+    state["gating.layers.0.weight"] = torch.randn(8, 32)
+    state["reward_transform_matrix"] = torch.eye(len(ARMORM_OBJECTIVES))
+    save_file(state, str(path / "model.safetensors"))
+    cfg.save_pretrained(path)
+    return path, backbone, state["regression_layer.weight"], tok
+
+
+def test_multi_objective_model_gives_one_column_per_objective_from_one_pass(armorm_dir):
+    from rewards import RewardSet, reward_names
+    from rewards.multi_objective_rm import ARMORM_OBJECTIVES
+
+    path, backbone, head, tok = armorm_dir
+    picked = {"helpful": "helpsteer-helpfulness", "safe": "beavertails-is_safe", "honest": "ultrafeedback-honesty"}
+    spec = {"name": "armorm", "path": str(path), "objectives": picked}
+    assert reward_names([spec, "toy_length"]) == ("helpful", "safe", "honest", "toy_length")
+    rm = get_reward("armorm", path=str(path), objectives=picked, batch_size=2)
+    prompts = ["\n\nHuman: how do I bake bread?\n\nAssistant:", "tell me a joke."] * 2
+    answers = ["Mix flour and water.", "No.", "Bake it for an hour at a high heat, then let it cool.", "Why not?"]
+    rs = RewardSet([rm, get_reward("toy_length")])
+    scores = rs(prompts=prompts, completions=answers)
+    assert scores.names == ("helpful", "safe", "honest", "toy_length") and scores.values.shape == (4, 4)
+    # reference: each conversation alone (no padding), the backbone's last hidden state times the head's rows
+    rows = [ARMORM_OBJECTIVES.index(o) for o in picked.values()]
+    from rewards.multi_objective_rm import chat_messages
+
+    for i, (p, a) in enumerate(zip(prompts, answers, strict=True)):
+        ids = tok.apply_chat_template(chat_messages(p, a), tokenize=True, return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            h = backbone(input_ids=ids["input_ids"]).last_hidden_state[0, -1]
+        np.testing.assert_allclose(scores.values[i, :3], (head[rows] @ h).numpy(), rtol=1e-4, atol=1e-5)
+    assert chat_messages(prompts[0], answers[0])[0] == {"role": "user", "content": "how do I bake bread?"}
+
+
+def test_multi_objective_model_names_its_errors(armorm_dir):
+    path = armorm_dir[0]
+    with pytest.raises(ValueError, match="unknown objective"):
+        get_reward("armorm", path=str(path), objectives=["helpfulness"])
+    with pytest.raises(ValueError, match="no tensor 'score.weight'"):
+        get_reward("armorm", path=str(path), head_key="score.weight")

@@ -69,6 +69,7 @@ class TrainConfig:
     mixed_precision: str | None = None  # "no" | "fp16" | "bf16"; None: the accelerate launch config's (else "no")
     gradient_checkpointing: bool = False
     enable_xformers: bool = False  # only used when CUDA is present; SDPA otherwise
+    allow_tf32: bool = True  # TF32 matmuls on Ampere and newer GPUs (diffusers' --allow_tf32)
     ema: bool = False
     ema_decay: float = 0.9999
     checkpoint_every: int = 500

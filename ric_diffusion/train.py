@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers.training_utils import cast_training_params
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -40,6 +40,7 @@ from ric_diffusion.checkpoint import (
 )
 from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
+from ric_diffusion.hardware import check_accelerators, frozen_dtype, precision
 from ric_diffusion.latent_cache import TrainCache, cached_tensors
 from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
 from ric_diffusion.relabel import prepare_offline_data
@@ -82,7 +83,13 @@ class DiffusionTrainer:
             comps.unet.enable_gradient_checkpointing()
         if tc.enable_xformers and torch.cuda.is_available():
             comps.unet.enable_xformers_memory_efficient_attention()
+        # diffusers' LoRA recipe: frozen weights in the training dtype (half the memory of fp32 under autocast),
+        # the trained LoRA and conditioner in fp32 (their updates are too small for half precision)
+        self.weight_dtype = frozen_dtype(accelerator)
+        for frozen in (comps.unet, comps.text_encoder, comps.vae):
+            frozen.to(accelerator.device, dtype=self.weight_dtype)
         lora_params = add_lora(comps.unet, cfg.lora)
+        cast_training_params(comps.unet, dtype=torch.float32)
         self.params = lora_params + list(self.conditioner.parameters())
         self.optimizer = self._make_optimizer()
         from diffusers.optimization import get_scheduler
@@ -320,20 +327,6 @@ def diffusion_target(sched: Any, latents: torch.Tensor, noise: torch.Tensor, t: 
     raise ValueError(f"unsupported prediction_type {kind!r} in the scheduler config: epsilon, v_prediction or sample")
 
 
-def precision(requested: str | None, env: dict[str, str] | None = None) -> str | None:
-    """One source of truth for mixed precision: ``train.mixed_precision`` or the accelerate launch config's
-    (``ACCELERATE_MIXED_PRECISION``); both set and different is an error, not a silent override."""
-    launched = (os.environ if env is None else env).get("ACCELERATE_MIXED_PRECISION")
-    if requested not in (None, "no", "fp16", "bf16"):
-        raise ValueError(f"train.mixed_precision must be no, fp16 or bf16; got {requested!r}")
-    if requested and launched and launched != requested:
-        raise ValueError(
-            f"train.mixed_precision={requested} but the accelerate launch config says {launched}: set one of them "
-            "(train.mixed_precision=null follows the launch config)"
-        )
-    return requested
-
-
 def run(cfg: DiffusionConfig) -> TrainResult:
     tc = cfg.train
     out = Path(tc.output_dir)
@@ -346,13 +339,10 @@ def run(cfg: DiffusionConfig) -> TrainResult:
     check_launch(acc.num_processes, cfg.online.iterations)  # before hours of relabelling and caching
     if acc.mixed_precision == "fp16" and acc.device.type == "cpu":
         logger.warning("mixed precision fp16 does nothing on a CPU: this run trains in fp32 (bf16 works on CPUs)")
-    if tc.use_8bit_adam and not torch.cuda.is_available():
-        raise ValueError("train.use_8bit_adam needs CUDA (bitsandbytes); set it to false on CPU")
+    check_accelerators(tc)
     set_seed(tc.seed)  # LoRA and conditioner initialisation
     comps = load_components(cfg.model)
     records, raw, stats = prepare_offline_data(cfg, acc)
-    comps.vae.to(acc.device)
-    comps.text_encoder.to(acc.device)
     trainer = DiffusionTrainer(cfg, acc, comps, stats)
     cache = cached_tensors(cfg, acc, comps, trainer.conditioner, records, stats.normalize(raw))
     if tc.report_to != "none":

@@ -130,7 +130,7 @@ def test_optimizer_state_round_trip_without_pickle(tmp_path):
 
 
 def test_mixed_precision_has_one_source_of_truth():
-    from ric_diffusion.train import precision
+    from ric_diffusion.hardware import precision
 
     assert precision(None, {}) is None  # accelerate decides (launch config, else "no")
     assert precision("bf16", {"ACCELERATE_MIXED_PRECISION": "bf16"}) == "bf16"

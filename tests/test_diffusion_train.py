@@ -288,3 +288,47 @@ def test_statistics_that_do_not_match_the_checkpoint_are_refused(trained_run, tm
     (ckpt / "reward_stats.json").write_text(json.dumps(stats))
     with pytest.raises(ValueError, match="reward_stats.json does not match the checkpoint's config"):
         RiCDiffusionPipeline.from_checkpoint(ckpt)
+
+
+def test_bf16_keeps_frozen_weights_in_bf16_and_trains_lora_and_conditioner_in_fp32(tmp_path, tiny_sd_dir, image_folder):
+    """diffusers' LoRA memory recipe: what is frozen is stored in the training dtype, what is trained in fp32."""
+    import numpy as np
+    import torch
+
+    from ric_diffusion.pipeline import RiCDiffusionPipeline
+
+    online = ["online.iterations=1", "online.num_samples=4", "online.steps=2", "online.num_origin_samples=4"]
+    args = tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "bf16", "train.mixed_precision=bf16", *online)
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # one process, two precisions: as two launches
+    try:
+        result = main(args)  # the online stage generates with the bf16 weights and fits the fp32 adapter
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    unet = result.comps.unet
+    trained = {n for n, p in unet.named_parameters() if p.requires_grad}
+    assert trained and all("lora" in n for n in trained)
+    assert {p.dtype for n, p in unet.named_parameters() if n in trained} == {torch.float32}
+    assert {p.dtype for n, p in unet.named_parameters() if n not in trained} == {torch.bfloat16}
+    assert {p.dtype for p in result.comps.text_encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in result.comps.vae.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in result.conditioner.parameters()} == {torch.float32}
+    assert result.losses and np.isfinite(result.losses).all()
+    pipe = RiCDiffusionPipeline.from_checkpoint(tmp_path / "bf16")  # the saved LoRA loads and samples in fp32
+    image = np.asarray(pipe("a square", preference=[0.5, 0.5], seed=0).images[0])
+    assert image.std() > 0
+
+
+@pytest.mark.parametrize("name", ["1gpu", "multi_gpu", "deepspeed_zero2"])
+def test_shipped_accelerate_configs_load_with_accelerate(name):
+    """accelerate's own loader reads each shipped launch config; all train in bf16, which the trainer follows."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from ric_diffusion.hardware import precision
+
+    cfg = load_config_from_file(str(Path(__file__).parents[1] / "configs" / "accelerate" / f"{name}.yaml"))
+    assert cfg.mixed_precision == "bf16" and cfg.compute_environment.value == "LOCAL_MACHINE"
+    assert precision(None, env={"ACCELERATE_MIXED_PRECISION": cfg.mixed_precision}) is None  # follows the launch
+    if name == "deepspeed_zero2":
+        assert cfg.deepspeed_config["zero_stage"] == 2

@@ -154,7 +154,7 @@ def pretrain_base(data: Path, model_dir: Path, steps: int, seed: int, batch_size
     from ric_diffusion.config import ModelConfig
     from ric_diffusion.latent_cache import image_transform
     from ric_diffusion.models import load_components
-    from ric_diffusion.train import diffusion_target
+    from ric_diffusion.objective import diffusion_target
 
     torch.manual_seed(seed)
     comps = load_components(ModelConfig(pretrained=str(model_dir), pixel_space=True))

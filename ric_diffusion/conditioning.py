@@ -120,11 +120,3 @@ class RewardConditioner(nn.Module):
         module = cls(num_rewards, text_dim, ConditioningConfig(**meta))
         module.load_state_dict(load_file(ckpt / CONDITIONER_WEIGHTS))
         return module
-
-
-@torch.no_grad()
-def encode_token_ids(text_encoder, ids: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Last hidden states (B, 77, D) of the CLIP text encoder, as Stable Diffusion conditions on."""
-    device = text_encoder.device
-    out = [text_encoder(ids[i : i + batch_size].to(device))[0] for i in range(0, len(ids), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0)

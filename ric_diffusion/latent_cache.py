@@ -21,10 +21,11 @@ from safetensors.torch import load_file, save_file
 from torchvision import transforms
 from tqdm.auto import tqdm
 
-from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
+from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.data import RecordSet
 from ric_diffusion.models import Components
+from ric_diffusion.text_states import encode_texts, time_ids
 
 
 @dataclass
@@ -36,6 +37,11 @@ class TrainCache:
     empty_states: torch.Tensor  # (1, 77, D) states of "" (the dropped condition)
     tagged_states: torch.Tensor | None  # (N, 77, D) caption + tags (text strategy only)
     rewards: torch.Tensor  # (N, K) normalised rewards
+    # SDXL only (None otherwise): pooled embeddings beside each states table, and the size/crop ids
+    caption_pooled: torch.Tensor | None = None  # (U, P)
+    empty_pooled: torch.Tensor | None = None  # (1, P)
+    tagged_pooled: torch.Tensor | None = None  # (N, P)
+    time_ids: torch.Tensor | None = None  # (N, 6)
 
     def __len__(self) -> int:
         return self.latent_mean.shape[0]
@@ -46,30 +52,28 @@ class TrainCache:
     def select(self, idx: torch.Tensor | list[int], rewards: torch.Tensor | None = None) -> TrainCache:
         """Rows ``idx`` (caption table kept whole), optionally with new normalised rewards (M, K)."""
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return TrainCache(
-            latent_mean=self.latent_mean[idx],
-            latent_std=self.latent_std[idx],
-            caption_index=self.caption_index[idx],
-            caption_states=self.caption_states,
-            empty_states=self.empty_states,
-            tagged_states=None if self.tagged_states is None else self.tagged_states[idx],
-            rewards=self.rewards[idx] if rewards is None else torch.as_tensor(rewards, dtype=torch.float32),
-        )
+        rows = {k: None if v is None else v[idx] for k, v in self.__dict__.items() if k in PER_ROW}
+        if rewards is not None:
+            rows["rewards"] = torch.as_tensor(rewards, dtype=torch.float32)
+        return TrainCache(**{**self.__dict__, **rows})
+
+
+# the fields with one row per training sample (the caption tables and the empty condition are shared)
+PER_ROW = ("latent_mean", "latent_std", "caption_index", "tagged_states", "rewards", "tagged_pooled", "time_ids")
 
 
 def concat_caches(a: TrainCache, b: TrainCache) -> TrainCache:
     """Rows of ``a`` then ``b``; b's caption indices shift past a's caption table."""
     if (a.tagged_states is None) != (b.tagged_states is None):
         raise ValueError("cannot mix caches of the text and embed strategies")
-    return TrainCache(
-        latent_mean=torch.cat([a.latent_mean, b.latent_mean]),
-        latent_std=torch.cat([a.latent_std, b.latent_std]),
-        caption_index=torch.cat([a.caption_index, b.caption_index + a.caption_states.shape[0]]),
-        caption_states=torch.cat([a.caption_states, b.caption_states]),
-        empty_states=a.empty_states,
-        tagged_states=None if a.tagged_states is None else torch.cat([a.tagged_states, b.tagged_states]),
-        rewards=torch.cat([a.rewards, b.rewards]),
-    )
+
+    def cat(name: str) -> torch.Tensor | None:
+        x, y = getattr(a, name), getattr(b, name)
+        return None if x is None else torch.cat([x, y])
+
+    joined = {k: cat(k) for k in (*PER_ROW, "caption_states", "caption_pooled")}
+    joined["caption_index"] = torch.cat([a.caption_index, b.caption_index + a.caption_states.shape[0]])
+    return TrainCache(**{**a.__dict__, **joined})
 
 
 def image_transform(resolution: int) -> transforms.Compose:
@@ -111,23 +115,21 @@ def build_cache(
 ) -> TrainCache:
     """Compute latents and text states for ``records`` (all readable) with normalised rewards (N, K)."""
     tf = image_transform(resolution)
-    means, stds = [], []
+    means, stds, sizes = [], [], []
     for start in tqdm(range(0, len(records), batch_size), desc="cache latents", unit="batch"):
-        chunk = records.records[start : start + batch_size]
-        pixels = torch.stack([tf(records.open_image(r)) for r in chunk])
-        m, s = encode_images(comps, pixels)
+        images = [records.open_image(r) for r in records.records[start : start + batch_size]]
+        sizes += [(im.height, im.width) for im in images]  # SDXL's original-size ids
+        m, s = encode_images(comps, torch.stack([tf(im) for im in images]))
         means.append(m)
         stds.append(s)
     captions = [r.caption for r in records.records]
     unique = sorted(set(captions))
     position = {c: i for i, c in enumerate(unique)}
-    te = comps.text_encoder
-    caption_states = encode_token_ids(te, conditioner.token_ids(comps.tokenizer, unique)).float().cpu()
-    empty_states = encode_token_ids(te, conditioner.token_ids(comps.tokenizer, [""])).float().cpu()
-    tagged = None
+    caption_states, caption_pooled = _cpu(*encode_texts(comps, conditioner, unique))
+    empty_states, empty_pooled = _cpu(*encode_texts(comps, conditioner, [""]))
+    tagged = tagged_pooled = None
     if conditioner.strategy == "text":
-        ids = conditioner.token_ids(comps.tokenizer, captions, rewards_z)
-        tagged = encode_token_ids(te, ids).float().cpu()
+        tagged, tagged_pooled = _cpu(*encode_texts(comps, conditioner, captions, rewards_z))
     return TrainCache(
         latent_mean=torch.cat(means),
         latent_std=torch.cat(stds),
@@ -136,7 +138,17 @@ def build_cache(
         empty_states=empty_states,
         tagged_states=tagged,
         rewards=torch.as_tensor(rewards_z, dtype=torch.float32),
+        caption_pooled=caption_pooled,
+        empty_pooled=empty_pooled,
+        tagged_pooled=tagged_pooled,
+        time_ids=torch.tensor([time_ids(hw, resolution) for hw in sizes], dtype=torch.float32)
+        if comps.is_sdxl
+        else None,
     )
+
+
+def _cpu(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    return tuple(None if t is None else t.float().cpu() for t in tensors)
 
 
 def save_cache(cache: TrainCache, path: str | os.PathLike) -> None:

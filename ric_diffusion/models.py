@@ -62,23 +62,42 @@ class Components:
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     noise_scheduler: DDPMScheduler
+    # SDXL: the second (OpenCLIP bigG) encoder with its projection, whose pooled output the UNet also takes
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
+
+    @property
+    def is_sdxl(self) -> bool:
+        return self.text_encoder_2 is not None
+
+    @property
+    def text_pairs(self) -> list[tuple[Any, Any]]:
+        """(tokenizer, text encoder) pairs whose states are concatenated (SDXL: two, 768 + 1280 = 2048 wide)."""
+        pairs = [(self.tokenizer, self.text_encoder)]
+        return pairs + [(self.tokenizer_2, self.text_encoder_2)] if self.is_sdxl else pairs
 
     @property
     def text_dim(self) -> int:
-        return int(self.text_encoder.config.hidden_size)
+        return sum(int(enc.config.hidden_size) for _, enc in self.text_pairs)
+
+    @property
+    def frozen(self) -> list[Any]:
+        """Every frozen module (moved and cast together)."""
+        return [self.unet, self.vae, *(enc for _, enc in self.text_pairs)]
 
     @property
     def vae_scale(self) -> float:
         return float(self.vae.config.scaling_factor)
 
 
-SUPPORTED_PIPELINES = ("StableDiffusionPipeline",)  # SD 1.x and 2.x (epsilon and v-prediction)
+# SD 1.x and 2.x (epsilon and v-prediction), SDXL (two text encoders, pooled embeddings, size/crop ids)
+SUPPORTED_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
 
 
-def check_family(path: str, revision: str | None = None) -> None:
-    """Refuse, before loading anything, a base model of a family this trainer does not handle (SDXL, SD3, FLUX
-    ...): their UNet/transformer and text encoders differ. A folder without ``model_index.json`` (pixel space)
-    or a hub id that cannot be read offline is left to the loaders."""
+def check_family(path: str, revision: str | None = None) -> str:
+    """The pipeline class of a base model (``StableDiffusionPipeline`` when it has no ``model_index.json``: pixel
+    space, or a hub id that cannot be read offline); a family this trainer does not handle (SD3, FLUX, ...:
+    a transformer instead of a UNet) is refused before anything is loaded."""
     from diffusers import DiffusionPipeline
 
     p = Path(path).expanduser()
@@ -87,19 +106,20 @@ def check_family(path: str, revision: str | None = None) -> None:
     try:
         index = DiffusionPipeline.load_config(path, revision=revision)
     except (OSError, ValueError):
-        return
-    family = index.get("_class_name")
-    if family and family not in SUPPORTED_PIPELINES:
+        return SUPPORTED_PIPELINES[0]
+    family = index.get("_class_name") or SUPPORTED_PIPELINES[0]
+    if family not in SUPPORTED_PIPELINES:
         raise ValueError(
-            f"{path} is a {family}; ric_diffusion trains {', '.join(SUPPORTED_PIPELINES)} models (Stable Diffusion "
-            "1.x/2.x) for now: point model.pretrained at one of those"
+            f"{path} is a {family}; ric_diffusion trains {' and '.join(SUPPORTED_PIPELINES)} models (Stable "
+            "Diffusion 1.x/2.x and SDXL) for now: point model.pretrained at one of those"
         )
+    return family
 
 
 def load_components(cfg: ModelConfig) -> Components:
     """Load UNet, VAE (or the identity in pixel space), text encoder, tokenizer and DDPM scheduler."""
     path, rev = cfg.pretrained, cfg.revision
-    check_family(path, rev)
+    sdxl = check_family(path, rev) == "StableDiffusionXLPipeline"
     unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", revision=rev)
     vae = IdentityVAE() if cfg.pixel_space else AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev)
     text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", revision=rev)
@@ -107,17 +127,41 @@ def load_components(cfg: ModelConfig) -> Components:
     scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", revision=rev)
     if cfg.pixel_space and unet.config.in_channels != 3:
         raise ValueError(f"model.pixel_space needs a UNet with 3 input channels; {path} has {unet.config.in_channels}")
+    second = {}
+    if sdxl:
+        from transformers import CLIPTextModelWithProjection
+
+        second = {
+            "text_encoder_2": CLIPTextModelWithProjection.from_pretrained(
+                path, subfolder="text_encoder_2", revision=rev
+            ).requires_grad_(False),
+            "tokenizer_2": CLIPTokenizer.from_pretrained(path, subfolder="tokenizer_2", revision=rev),
+        }
     for m in (vae, text_encoder):
         m.requires_grad_(False).eval()
     unet.requires_grad_(False)
-    return Components(unet, vae, text_encoder, tokenizer, scheduler)
+    return Components(unet, vae, text_encoder, tokenizer, scheduler, **second)
 
 
-def build_pipeline(comps: Components, scheduler: Any = None) -> StableDiffusionPipeline:
-    """A stock StableDiffusionPipeline over these components (no safety checker)."""
+def build_pipeline(comps: Components, scheduler: Any = None) -> Any:
+    """A stock ``StableDiffusionPipeline`` (no safety checker) or ``StableDiffusionXLPipeline`` over these parts."""
     from diffusers import DDIMScheduler
 
     sched = scheduler or DDIMScheduler.from_config(comps.noise_scheduler.config)
+    if comps.is_sdxl:
+        from diffusers import StableDiffusionXLPipeline
+
+        pipe = StableDiffusionXLPipeline(
+            vae=comps.vae,
+            text_encoder=comps.text_encoder,
+            text_encoder_2=comps.text_encoder_2,
+            tokenizer=comps.tokenizer,
+            tokenizer_2=comps.tokenizer_2,
+            unet=comps.unet,
+            scheduler=sched,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
     pipe = StableDiffusionPipeline(
         vae=comps.vae,
         text_encoder=comps.text_encoder,

@@ -27,9 +27,16 @@ from ric_core.config import from_dict
 from ric_core.mapping import resolve_targets
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
-from ric_diffusion.conditioning import RewardConditioner, encode_token_ids
+from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.models import Components, build_pipeline, load_components
+from ric_diffusion.text_states import encode_texts
+
+
+@dataclass
+class Condition:
+    states: torch.Tensor  # (B, L(+K), D) encoder hidden states
+    pooled: torch.Tensor | None = None  # (B, P): SDXL's pooled text embedding
 
 
 @dataclass
@@ -45,9 +52,22 @@ class RewardGuidedUNet(nn.Module):
     gives eps_u + g (eps_t - eps_u) + g_r (eps_f - eps_t).
     """
 
-    def __init__(self, unet: nn.Module, text_only_states: torch.Tensor, ratio: float):
+    def __init__(
+        self,
+        unet: nn.Module,
+        text_only_states: torch.Tensor,
+        ratio: float,
+        text_only_pooled: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.unet, self.text_only_states, self.ratio = unet, text_only_states, ratio
+        self.text_only_pooled = text_only_pooled  # SDXL: the text-only branch's pooled embedding (B, P)
+
+    def __getattr__(self, name: str) -> Any:  # the pipeline reads the UNet's config, dtype, add_embedding, ...
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.unet, name)
 
     @property
     def config(self) -> Any:
@@ -64,7 +84,12 @@ class RewardGuidedUNet(nn.Module):
     def forward(self, sample: torch.Tensor, timestep: Any, encoder_hidden_states: torch.Tensor, **kwargs: Any):
         kwargs["return_dict"] = False
         eps_u, eps_f = self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, **kwargs)[0].chunk(2)
-        eps_t = self.unet(sample.chunk(2)[1], timestep, encoder_hidden_states=self.text_only_states, **kwargs)[0]
+        added = kwargs.pop("added_cond_kwargs", None)
+        if added is not None:  # SDXL: the conditional half of the ids, the text-only pooled embedding
+            added = {k: v.chunk(2)[1] for k, v in added.items()}
+            added["text_embeds"] = self.text_only_pooled
+        branch = dict(encoder_hidden_states=self.text_only_states, added_cond_kwargs=added, **kwargs)
+        eps_t = self.unet(sample.chunk(2)[1], timestep, **branch)[0]
         return (torch.cat([eps_u, eps_t + self.ratio * (eps_f - eps_t)]),)
 
 
@@ -163,19 +188,22 @@ class RiCDiffusionPipeline:
         )
 
     @torch.no_grad()
-    def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(full, text-only, unconditional) encoder states, each (B, L(+K), D)."""
-        c, tok, te = self.conditioner, self.comps.tokenizer, self.comps.text_encoder
+    def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[Condition, Condition, Condition]:
+        """(full, text-only, unconditional) conditions: encoder states (B, L(+K), D), SDXL pooled (B, P)."""
+        c = self.conditioner
         z = np.tile(targets, (len(prompts), 1)) if targets.ndim == 1 else targets
         if z.shape[0] != len(prompts):
             raise ValueError(f"got {z.shape[0]} rows of rewards for {len(prompts)} prompts; give one row per prompt")
-        caption = encode_token_ids(te, c.token_ids(tok, prompts))
-        empty = encode_token_ids(te, c.token_ids(tok, [""] * len(prompts)))
+        caption = encode_texts(self.comps, c, prompts)
+        empty = encode_texts(self.comps, c, [""] * len(prompts))
         if c.strategy == "text":
-            full = encode_token_ids(te, c.token_ids(tok, prompts, z))
-            return full, caption, empty
+            return Condition(*encode_texts(self.comps, c, prompts, z)), Condition(*caption), Condition(*empty)
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        return c(caption, zt), c(caption, None), c(empty, None)
+        return (
+            Condition(c(caption[0], zt), caption[1]),
+            Condition(c(caption[0], None), caption[1]),
+            Condition(c(empty[0], None), empty[1]),
+        )
 
     def __call__(
         self,
@@ -204,9 +232,15 @@ class RiCDiffusionPipeline:
         dtype = self.comps.unet.dtype
         if generator is None and seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(seed)
+        pooled = {}
+        if self.comps.is_sdxl:  # StableDiffusionXLPipeline builds the time ids from height/width itself
+            pooled = dict(
+                pooled_prompt_embeds=full.pooled.to(dtype), negative_pooled_prompt_embeds=uncond.pooled.to(dtype)
+            )
         kwargs = dict(
-            prompt_embeds=full.to(dtype),
-            negative_prompt_embeds=uncond.to(dtype),
+            **pooled,
+            prompt_embeds=full.states.to(dtype),
+            negative_prompt_embeds=uncond.states.to(dtype),
             num_inference_steps=steps,
             guidance_scale=g,
             num_images_per_prompt=num_images_per_prompt,
@@ -218,9 +252,11 @@ class RiCDiffusionPipeline:
         if gr == g:
             images = self.pipe(**kwargs).images
         else:
-            text_only = text_only.repeat_interleave(num_images_per_prompt, dim=0).to(dtype)
+            states = text_only.states.repeat_interleave(num_images_per_prompt, dim=0).to(dtype)
+            pool = None if text_only.pooled is None else text_only.pooled.repeat_interleave(num_images_per_prompt, 0)
             unet = self.pipe.unet
-            object.__setattr__(self.pipe, "unet", RewardGuidedUNet(unet, text_only, gr / g))
+            guided = RewardGuidedUNet(unet, states, gr / g, None if pool is None else pool.to(dtype))
+            object.__setattr__(self.pipe, "unet", guided)
             try:
                 images = self.pipe(**kwargs).images
             finally:

@@ -50,7 +50,9 @@ def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return {t: i for i, t in enumerate(tokens)}, merges
 
 
-def build_clip_tokenizer(save_dir: str | os.PathLike | None = None, model_max_length: int = 77):
+def build_clip_tokenizer(
+    save_dir: str | os.PathLike | None = None, model_max_length: int = 77, pad_token: str = "<|endoftext|>"
+):
     """A transformers ``CLIPTokenizer`` identical to OpenAI CLIP's, optionally saved to ``save_dir``.
 
     Example:
@@ -61,7 +63,7 @@ def build_clip_tokenizer(save_dir: str | os.PathLike | None = None, model_max_le
     from transformers import CLIPTokenizer
 
     vocab, merges = clip_vocab_and_merges()
-    tok = CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=model_max_length)
+    tok = CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=model_max_length, pad_token=pad_token)
     if save_dir is not None:
         tok.save_pretrained(save_dir)
     return tok
@@ -85,21 +87,59 @@ def make_tiny_sd(
     torch.manual_seed(seed)
     out = Path(out_dir)
     unet, text_encoder = _tiny_unet(3 if pixel_space else 4, sample_size), _tiny_text_encoder()
-    scheduler = DDIMScheduler(
-        beta_schedule=beta_schedule,
-        beta_start=0.00085,
-        beta_end=0.012,
-        clip_sample=pixel_space,
-        steps_offset=1,
-        prediction_type=prediction_type,
-    )
+    scheduler = _scheduler(pixel_space, beta_schedule, prediction_type)
     tokenizer = build_clip_tokenizer(model_max_length=model_max_length)
     if pixel_space:  # no VAE: save the parts; load_components() puts the IdentityVAE in
         for name, part in (("unet", unet), ("text_encoder", text_encoder), ("tokenizer", tokenizer)):
             part.save_pretrained(out / name)
         scheduler.save_pretrained(out / "scheduler")
         return out
-    vae = AutoencoderKL(
+    comps = Components(unet, _tiny_vae(), text_encoder, tokenizer, scheduler)
+    build_pipeline(comps, scheduler).save_pretrained(out)  # model_index.json: a plain diffusers folder
+    return out
+
+
+def make_tiny_sdxl(out_dir: str | os.PathLike, sample_size: int = 16, seed: int = 0) -> Path:
+    """Save a tiny SDXL folder (``StableDiffusionXLPipeline``'s layout, random weights): two CLIP text encoders
+    (32 wide each; the second with a 32-d projection, its pooled output), a UNet with SDXL's ``text_time``
+    added conditioning on 64-wide states, the tokenizer_2 padding with "!" as SDXL's does."""
+    from diffusers import StableDiffusionXLPipeline
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        norm_num_groups=8,
+        attention_head_dim=4,
+        cross_attention_dim=64,  # 32 + 32: the two encoders' states side by side
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=32 + 6 * 8,  # pooled (32) + six time ids x 8
+        use_linear_projection=True,
+    )
+    cfg = _tiny_text_encoder().config
+    second = CLIPTextModelWithProjection(type(cfg)(**{**cfg.to_dict(), "projection_dim": 32}))
+    pipe = StableDiffusionXLPipeline(
+        vae=_tiny_vae(),
+        text_encoder=_tiny_text_encoder(),
+        text_encoder_2=second,
+        tokenizer=build_clip_tokenizer(),
+        tokenizer_2=build_clip_tokenizer(pad_token="!"),
+        unet=unet,
+        scheduler=_scheduler(False, "scaled_linear", "epsilon"),
+    )
+    pipe.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+def _tiny_vae() -> AutoencoderKL:
+    return AutoencoderKL(
         block_out_channels=(32, 64),
         in_channels=3,
         out_channels=3,
@@ -108,9 +148,17 @@ def make_tiny_sd(
         down_block_types=("DownEncoderBlock2D",) * 2,
         up_block_types=("UpDecoderBlock2D",) * 2,
     )
-    comps = Components(unet, vae, text_encoder, tokenizer, scheduler)
-    build_pipeline(comps, scheduler).save_pretrained(out)  # model_index.json: a plain diffusers folder
-    return out
+
+
+def _scheduler(pixel_space: bool, beta_schedule: str, prediction_type: str) -> DDIMScheduler:
+    return DDIMScheduler(
+        beta_schedule=beta_schedule,
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=pixel_space,
+        steps_offset=1,
+        prediction_type=prediction_type,
+    )
 
 
 def _tiny_unet(channels: int, sample_size: int) -> UNet2DConditionModel:

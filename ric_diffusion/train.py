@@ -43,6 +43,7 @@ from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.hardware import check_accelerators, frozen_dtype, precision
 from ric_diffusion.latent_cache import TrainCache, cached_tensors
 from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
+from ric_diffusion.objective import conditioning_rows, diffusion_target
 from ric_diffusion.relabel import prepare_offline_data
 from ric_eval.compute import compute_record
 
@@ -66,9 +67,10 @@ class ConditionedUNet(nn.Module):
         super().__init__()
         self.unet, self.conditioner = unet, conditioner
 
-    def forward(self, noisy, timesteps, states, rewards, drop_rewards) -> torch.Tensor:
+    def forward(self, noisy, timesteps, states, rewards, drop_rewards, added=None) -> torch.Tensor:
         cond = self.conditioner(states, rewards, drop_rewards)  # (B, L(+K), D)
-        return self.unet(noisy, timesteps, encoder_hidden_states=cond).sample
+        # added: SDXL's {"text_embeds": (B, P), "time_ids": (B, 6)}; None for SD 1.x/2.x
+        return self.unet(noisy, timesteps, encoder_hidden_states=cond, added_cond_kwargs=added).sample
 
 
 class DiffusionTrainer:
@@ -86,8 +88,12 @@ class DiffusionTrainer:
         # diffusers' LoRA recipe: frozen weights in the training dtype (half the memory of fp32 under autocast),
         # the trained LoRA and conditioner in fp32 (their updates are too small for half precision)
         self.weight_dtype = frozen_dtype(accelerator)
-        for frozen in (comps.unet, comps.text_encoder, comps.vae):
-            frozen.to(accelerator.device, dtype=self.weight_dtype)
+        for frozen in comps.frozen:
+            # SDXL's VAE overflows in fp16 (diffusers keeps it in fp32 too); it only runs for caching and sampling
+            keep = comps.is_sdxl and frozen is comps.vae
+            frozen.to(accelerator.device)
+            if not keep and self.weight_dtype != torch.float32:
+                frozen.to(dtype=self.weight_dtype)
         lora_params = add_lora(comps.unet, cfg.lora)
         cast_training_params(comps.unet, dtype=torch.float32)
         self.params = lora_params + list(self.conditioner.parameters())
@@ -158,15 +164,11 @@ class DiffusionTrainer:
         t = torch.randint(0, sched.config.num_train_timesteps, (len(idx),), generator=gen)
         drop_all = torch.rand(len(idx), generator=gen) < cc.drop_prob
         drop_rew = torch.rand(len(idx), generator=gen) < cc.reward_drop_prob
-        caption = cache.caption_states[cache.caption_index[ii]]  # (B, 77, D)
-        if self.conditioner.strategy == "text":
-            states = torch.where(drop_rew[:, None, None], caption, cache.tagged_states[ii])
-        else:
-            states = caption
-        states = torch.where(drop_all[:, None, None], cache.empty_states.expand_as(states), states)
+        states, added = conditioning_rows(cache, ii, drop_all, drop_rew, self.conditioner.strategy == "text")
         noisy = sched.add_noise(latents, noise, t)
+        added = None if added is None else {k: v.to(dev) for k, v in added.items()}
         pred = self.model(
-            noisy.to(dev), t.to(dev), states.to(dev), cache.rewards[ii].to(dev), (drop_all | drop_rew).to(dev)
+            noisy.to(dev), t.to(dev), states.to(dev), cache.rewards[ii].to(dev), (drop_all | drop_rew).to(dev), added
         )
         return F.mse_loss(pred.float(), diffusion_target(sched, latents, noise, t).to(dev).float())
 
@@ -312,19 +314,6 @@ class DiffusionTrainer:
             )
             tag = "samples/targets_" + "_".join(f"{t:+.1f}" for t in out.targets)
             writer.add_images(tag, np.stack(out.images), self.step, dataformats="NHWC")
-
-
-def diffusion_target(sched: Any, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """What the UNet learns to predict, per the scheduler's ``prediction_type`` (SD 1.5: epsilon; SD 2:
-    v_prediction; small pixel-space models: ``sample``, the clean image, which leaves no residual noise)."""
-    kind = sched.config.prediction_type
-    if kind == "epsilon":
-        return noise
-    if kind == "v_prediction":
-        return sched.get_velocity(latents, noise, t)
-    if kind == "sample":
-        return latents
-    raise ValueError(f"unsupported prediction_type {kind!r} in the scheduler config: epsilon, v_prediction or sample")
 
 
 def run(cfg: DiffusionConfig) -> TrainResult:

@@ -60,6 +60,14 @@ def tiny_sd_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory):
+    """A tiny SDXL folder (StableDiffusionXLPipeline layout: two text encoders, text_time UNet)."""
+    from ric_diffusion.tiny import make_tiny_sdxl
+
+    return make_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
 def image_folder(tmp_path_factory):
     from helpers import write_image_folder
 

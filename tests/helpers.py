@@ -178,3 +178,29 @@ def make_byte_bpe_tokenizer(path) -> str:
     )
     fast.save_pretrained(path)
     return str(path)
+
+
+def make_tiny_pickscore(path):
+    """A tiny transformers CLIPModel + processor folder, laid out as PickScore_v1's (32 px images)."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from ric_diffusion.tiny import build_clip_tokenizer
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    CLIPModel(cfg).save_pretrained(path)
+    proc = CLIPProcessor(CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32), build_clip_tokenizer())
+    proc.save_pretrained(path)
+    return path

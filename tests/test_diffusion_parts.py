@@ -146,12 +146,12 @@ def test_unsupported_base_families_are_named_before_anything_loads(tmp_path, tin
 
     from ric_diffusion.models import check_family
 
-    check_family(str(tiny_sd_dir))  # a StableDiffusionPipeline folder passes
-    for family in ("StableDiffusionXLPipeline", "StableDiffusion3Pipeline", "FluxPipeline"):
+    assert check_family(str(tiny_sd_dir)) == "StableDiffusionPipeline"
+    for family in ("StableDiffusion3Pipeline", "FluxPipeline", "StableDiffusionUpscalePipeline"):
         folder = tmp_path / family
         folder.mkdir()
         (folder / "model_index.json").write_text(json.dumps({"_class_name": family, "_diffusers_version": "0.31.0"}))
-        with pytest.raises(ValueError, match=f"is a {family}; ric_diffusion trains StableDiffusionPipeline"):
+        with pytest.raises(ValueError, match=f"is a {family}; ric_diffusion trains StableDiffusionPipeline and "):
             check_family(str(folder))
 
 

@@ -240,7 +240,10 @@ def test_tiny_preset_and_generate_cli(tmp_path, tiny_sd_dir, image_folder):
     assert meta["reward_names"] == ["toy_brightness", "jpeg_compressibility"] and len(meta["targets"]) == 2
 
 
-@pytest.mark.parametrize("name", ["sd15_aesthetic_jpeg", "sd15_aesthetic_clip_jpeg", "tiny", "../demo/image"])
+DIFFUSION_PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "configs" / "diffusion").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", [*DIFFUSION_PRESETS, "../demo/image"])
 def test_presets_load_as_written(name):
     from helpers import assert_preset_loads_as_written
 

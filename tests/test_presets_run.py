@@ -33,11 +33,27 @@ def aesthetic_head(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize(
-    "name", ["diffusion/sd15_aesthetic_jpeg", "diffusion/sd15_aesthetic_clip_jpeg", "diffusion/tiny", "demo/image"]
-)
+DIFFUSION = sorted(f"diffusion/{p.stem}" for p in (CONFIGS / "diffusion").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def pickscore_dir(tmp_path_factory):
+    from helpers import make_tiny_pickscore
+
+    return make_tiny_pickscore(tmp_path_factory.mktemp("pickscore"))
+
+
+@pytest.mark.parametrize("name", [*DIFFUSION, "demo/image"])
 def test_diffusion_preset_runs_one_step(
-    name, tmp_path, tiny_sd_dir, image_folder, tiny_clip_name, tiny_clip_checkpoint, aesthetic_head
+    name,
+    tmp_path,
+    tiny_sd_dir,
+    tiny_sdxl_dir,
+    image_folder,
+    tiny_clip_name,
+    tiny_clip_checkpoint,
+    aesthetic_head,
+    pickscore_dir,
 ):
     from ric_diffusion.train import train
 
@@ -46,14 +62,16 @@ def test_diffusion_preset_runs_one_step(
     rewards = []
     for spec in preset_rewards(path):  # the preset's rewards, in its order, with its options
         spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-        if spec["name"] in WEIGHTED_IMAGE_REWARDS:
+        if spec["name"] == "pickscore":
+            spec |= {"model": str(pickscore_dir), "processor": str(pickscore_dir)}
+        elif spec["name"] in WEIGHTED_IMAGE_REWARDS:
             spec |= clip | ({"weights": str(aesthetic_head)} if spec["name"] == "aesthetic" else {})
         rewards.append(spec)
     result = train(
         [
             "--config",
             str(path),
-            f"model.pretrained={tiny_sd_dir}",
+            f"model.pretrained={tiny_sdxl_dir if 'sdxl' in name else tiny_sd_dir}",
             "model.pixel_space=false",
             f"data.source={image_folder}",
             "data.resolution=32",

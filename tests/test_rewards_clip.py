@@ -88,28 +88,9 @@ def test_mismatched_lengths(rewards_pair):
 
 @pytest.fixture(scope="module")
 def tiny_pickscore_dir(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from helpers import make_tiny_pickscore
 
-    from ric_diffusion.tiny import build_clip_tokenizer
-
-    torch.manual_seed(0)
-    cfg = CLIPConfig(
-        text_config=dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2),
-        vision_config=dict(
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            image_size=32,
-            patch_size=8,
-        ),
-        projection_dim=16,
-    )
-    path = tmp_path_factory.mktemp("pickscore")
-    CLIPModel(cfg).save_pretrained(path)
-    proc = CLIPProcessor(CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32), build_clip_tokenizer())
-    proc.save_pretrained(path)
-    return path
+    return make_tiny_pickscore(tmp_path_factory.mktemp("pickscore"))
 
 
 def test_pickscore_from_local_folder(tiny_pickscore_dir):

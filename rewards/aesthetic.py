@@ -41,15 +41,17 @@ class AestheticMLP(nn.Module):
         return self.layers(embeddings).squeeze(-1)
 
 
-def resolve_weights(weights: str | os.PathLike | None, repo_id: str | None, filename: str) -> Path:
+def resolve_weights(
+    weights: str | os.PathLike | None, repo_id: str | None, filename: str, what: str = "aesthetic head"
+) -> Path:
     """A local weight file: ``weights`` if it exists, else ``filename`` from the Hugging Face ``repo_id``."""
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise FileNotFoundError(f"aesthetic head weights not found at {path}; pass an existing .pth file")
+            raise FileNotFoundError(f"{what} weights not found at {path}; pass an existing weight file")
         return path
     if repo_id is None:
-        raise ValueError("give the aesthetic head weights as weights=PATH or repo_id= and filename=")
+        raise ValueError(f"give the {what} weights as weights=PATH or repo_id= and filename=")
     from huggingface_hub import hf_hub_download
 
     return Path(hf_hub_download(repo_id, filename))

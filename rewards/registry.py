@@ -81,6 +81,7 @@ def _register_builtins() -> None:
         ("aesthetic", "aesthetic", "AestheticReward", "LAION improved aesthetic predictor on CLIP ViT-L/14"),
         ("clip_score", "clip_score", "ClipScore", "image-prompt cosine of open_clip embeddings"),
         ("pickscore", "pickscore", "PickScore", "PickScore_v1 human-preference CLIP scorer"),
+        ("hpsv2", "hps", "HPSv2", "HPSv2.1 human-preference score (open_clip ViT-H-14, cosine)"),
         ("toy_brightness", "toy", "ToyBrightness", "toy: mean pixel value"),
         ("toy_colorfulness", "toy", "ToyColorfulness", "toy: Hasler-Suesstrunk colourfulness"),
         ("toy_detail", "toy", "ToyDetail", "toy: mean gradient magnitude"),

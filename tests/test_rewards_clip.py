@@ -174,3 +174,27 @@ def test_a_local_weight_file_takes_the_activation_from_the_caller(tiny_clip_name
     assert not uses_quick_gelu(tiny_clip_name, tiny_clip_checkpoint)  # a file says nothing: GELU unless told
     bb = OpenClipBackbone(tiny_clip_name, tiny_clip_checkpoint, quick_gelu=True)
     assert any(isinstance(m, QuickGELU) for m in bb.model.modules())
+
+
+def test_hpsv2_loads_the_released_checkpoint_layout(tiny_clip_name, tmp_path):
+    """HPS_v2.1_compressed.pt is {"state_dict": ...} of open_clip's model (DDP "module." prefixes stripped by
+    open_clip); the score is the unit-norm image-prompt cosine (the reference hpsv2.score), no logit scale."""
+    import open_clip
+
+    torch.manual_seed(3)
+    model = open_clip.create_model(tiny_clip_name, pretrained=None).eval()
+    path = tmp_path / "HPS_v2.1_compressed.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    r = get_reward("hpsv2", weights=path, clip_model=tiny_clip_name)
+    assert r.name == "hpsv2" and not r.backbone.quick_gelu
+    scores = r(images=IMAGES[:3], prompts=PROMPTS[:3])
+    _, _, preprocess = open_clip.create_model_and_transforms(tiny_clip_name, pretrained=None)
+    from PIL import Image
+
+    with torch.no_grad():
+        img = model.encode_image(torch.stack([preprocess(Image.fromarray(x)) for x in IMAGES[:3]]))
+        txt = model.encode_text(open_clip.get_tokenizer(tiny_clip_name)(PROMPTS[:3]))
+    want = torch.diagonal(torch.nn.functional.normalize(img, dim=-1) @ torch.nn.functional.normalize(txt, dim=-1).T)
+    np.testing.assert_allclose(scores, want.numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="HPSv2 weights not found"):
+        get_reward("hpsv2", weights=tmp_path / "missing.pt", clip_model=tiny_clip_name)

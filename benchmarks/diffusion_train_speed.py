@@ -22,33 +22,13 @@ import numpy as np
 import torch
 
 from ric_core.stats import RewardStats
+from ric_diffusion.architectures import sd15_components  # noqa: F401  (the real SD 1.5, used by the GPU suite)
 from ric_diffusion.config import DiffusionConfig, ModelConfig
 from ric_diffusion.data import Record, RecordSet
 from ric_diffusion.latent_cache import build_cache
 from ric_diffusion.models import Components, load_components
 from ric_diffusion.tiny import make_tiny_sd
 from ric_diffusion.train import DiffusionTrainer
-
-
-def sd15_components() -> Components:
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from ric_diffusion.tiny import build_clip_tokenizer
-
-    unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # SD 1.5's defaults
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
-        layers_per_block=2,
-        sample_size=512,
-    )
-    te = CLIPTextModel(
-        CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12)
-    )
-    return Components(unet, vae, te, build_clip_tokenizer(), DDPMScheduler(beta_schedule="scaled_linear"))
 
 
 def small_components(resolution: int) -> Components:
@@ -97,7 +77,7 @@ def make_trainer(
     cfg = DiffusionConfig()
     cfg.train.__dict__.update(overrides, gradient_checkpointing=checkpointing)
     cfg.lora.rank, cfg.lora.alpha = 16, 16
-    for m in (comps.unet, comps.vae, comps.text_encoder):
+    for m in comps.frozen:
         m.to(device)
     stats = RewardStats.from_scores(z, ["r1", "r2"])
     return DiffusionTrainer(cfg, Accelerator(cpu=device == "cpu", mixed_precision=precision), comps, stats)

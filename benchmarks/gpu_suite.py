@@ -57,9 +57,9 @@ def sd_training(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def train_variant(args: argparse.Namespace, res: int, b: int, checkpointing: bool) -> dict[str, Any]:
+def train_variant(args: argparse.Namespace, res: int, b: int, checkpointing: bool, make: Any = None) -> dict[str, Any]:
     """The trainer's own step on cached tensors (and, without checkpointing, the recipe's encode + step)."""
-    comps = dts.small_components(res) if args.tiny else dts.sd15_components()
+    comps = make() if make else dts.small_components(res) if args.tiny else dts.sd15_components()
     tmp = Path(tempfile.mkdtemp())
     data, z = dts.make_data(tmp, 4 * b, res)
     trainer = dts.make_trainer(comps, z, tmp, b, args.device, args.precision, checkpointing)
@@ -90,7 +90,19 @@ def train_variant(args: argparse.Namespace, res: int, b: int, checkpointing: boo
 
 
 def sdxl_training(args: argparse.Namespace) -> dict[str, Any]:
-    return {"skipped": "SDXL is not supported by ric_diffusion yet (issue: real weights + SDXL); no figure"}
+    """SDXL base 1.0's architecture (random weights) at 1024 px, batch 2, with gradient checkpointing: speed
+    and peak memory beside docs/memory-estimate.md's computed figure."""
+    from ric_diffusion.architectures import sdxl_components
+    from ric_diffusion.config import ModelConfig
+    from ric_diffusion.models import load_components
+    from ric_diffusion.tiny import make_tiny_sdxl
+
+    def tiny() -> Any:
+        return load_components(ModelConfig(pretrained=str(make_tiny_sdxl(Path(tempfile.mkdtemp()) / "sdxl"))))
+
+    res, b = (32, 2) if args.tiny else (1024, 2)
+    out: dict[str, Any] = {"resolution": res, "batch": b}
+    return out | train_variant(args, res, b, checkpointing=True, make=tiny if args.tiny else sdxl_components)
 
 
 # ---- 3. generation ---------------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def test_a_diverging_text_run_stops_before_a_nan_update(tmp_path, tiny_text_worl
         assert all(torch.isfinite(t).all() for t in load_file(ckpt / "adapter_model.safetensors").values())
 
 
-def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_step(tmp_path, tiny_text_world):
+def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_step(tmp_path, tiny_text_world, caplog):
     import torch
     from safetensors.torch import load_file
 
@@ -180,6 +180,17 @@ def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_
     assert final.keys() == last.keys() and all(torch.equal(final[k], last[k]) for k in final)
     compute = json.loads((out / "final" / "compute.json").read_text())
     assert compute["optimizer_steps"] == 4
+    # an explicit checkpoint is honoured even when the (new) output folder holds none
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="ric_text.checkpoints"):
+        moved = main(
+            tiny_text_args(
+                policy, data, rms, tmp_path / "new", "train.max_steps=4", f"train.resume={out / 'checkpoint-2'}"
+            )
+        )
+    assert f"resuming from {out / 'checkpoint-2'} (step 2 of 4)" in caplog.text
+    assert moved.trainer.state.global_step == 4 and not (tmp_path / "new" / "checkpoint-2").exists()
     with pytest.raises(ValueError, match="not a complete ric_text checkpoint"):
         main(tiny_text_args(policy, data, rms, tmp_path / "other", f"train.resume={tmp_path / 'nowhere'}"))
 

@@ -82,6 +82,7 @@ def _register_builtins() -> None:
         ("clip_score", "clip_score", "ClipScore", "image-prompt cosine of open_clip embeddings"),
         ("pickscore", "pickscore", "PickScore", "PickScore_v1 human-preference CLIP scorer"),
         ("hpsv2", "hps", "HPSv2", "HPSv2.1 human-preference score (open_clip ViT-H-14, cosine)"),
+        ("image_reward", "image_reward", "ImageRewardScore", "ImageReward: BLIP image-text encoder + MLP"),
         ("toy_brightness", "toy", "ToyBrightness", "toy: mean pixel value"),
         ("toy_colorfulness", "toy", "ToyColorfulness", "toy: Hasler-Suesstrunk colourfulness"),
         ("toy_detail", "toy", "ToyDetail", "toy: mean gradient magnitude"),

@@ -198,3 +198,88 @@ def test_hpsv2_loads_the_released_checkpoint_layout(tiny_clip_name, tmp_path):
     np.testing.assert_allclose(scores, want.numpy(), rtol=1e-4, atol=1e-5)
     with pytest.raises(FileNotFoundError, match="HPSv2 weights not found"):
         get_reward("hpsv2", weights=tmp_path / "missing.pt", clip_model=tiny_clip_name)
+
+
+@pytest.fixture(scope="module")
+def image_reward_file(tmp_path_factory):
+    """A tiny ImageReward.pt in the released layout: BLIP's visual encoder in timm's ViT naming (built here with
+    timm itself), its BERT text encoder, the MLP; plus a BERT vocabulary. Returns the parts for a reference."""
+    from functools import partial
+
+    from timm.models.vision_transformer import VisionTransformer
+    from transformers import BlipTextConfig, BlipTextModel
+
+    from rewards.image_reward import bert_tokenizer
+
+    root = tmp_path_factory.mktemp("image_reward")
+    words = ["a", "photo", "of", "red", "circles", *map(str, range(10))]
+    (root / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tok = bert_tokenizer(root)
+    tok.save_pretrained(root / "tok")
+    torch.manual_seed(5)
+    vit = VisionTransformer(
+        img_size=32,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        mlp_ratio=2.0,
+        qkv_bias=True,
+        num_classes=0,
+        global_pool="",
+        norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+    ).eval()
+    tcfg = BlipTextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        encoder_hidden_size=32,
+        is_decoder=True,
+    )
+    text = BlipTextModel(tcfg, add_pooling_layer=False).eval()
+    mlp = AestheticMLP(32).eval()
+    state = {f"blip.visual_encoder.{k}": v for k, v in vit.state_dict().items()}
+    state |= {f"blip.text_encoder.{k}": v for k, v in text.state_dict().items()}
+    state |= {f"mlp.{k}": v for k, v in mlp.state_dict().items()}
+    state["blip.vision_proj.weight"] = torch.randn(8, 32)  # unused parts of the released file are ignored
+    torch.save(state, root / "ImageReward.pt")
+    return root, vit, text, mlp, tok
+
+
+def test_image_reward_loads_the_released_layout_and_scores_as_the_reference(image_reward_file):
+    from torchvision import transforms
+
+    from rewards.image_reward import CLIP_MEAN, CLIP_STD, MEAN, STD
+
+    root, vit, text, mlp, tok = image_reward_file
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    r = get_reward(
+        "image_reward",
+        weights=root / "ImageReward.pt",
+        tokenizer=root / "tok",
+        image_size=32,
+        vision={**small, "patch_size": 8},
+        text={**small, "vocab_size": len(tok)},
+        batch_size=2,
+    )
+    scores = r(images=IMAGES[:3], prompts=PROMPTS[:3])
+    # the reference: timm's ViT, BLIP's text encoder on [CLS], the MLP, the released standardisation
+    from PIL import Image
+
+    prep = transforms.Compose(
+        [
+            transforms.Resize(32, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(32),
+            transforms.ToTensor(),
+            transforms.Normalize(CLIP_MEAN, CLIP_STD),
+        ]
+    )
+    with torch.no_grad():
+        img = vit.forward_features(torch.stack([prep(Image.fromarray(x)) for x in IMAGES[:3]]))
+        ids = tok(PROMPTS[:3], padding="max_length", truncation=True, max_length=35, return_tensors="pt")
+        out = text(**ids, encoder_hidden_states=img, is_decoder=False).last_hidden_state[:, 0]
+        want = (mlp(out) - MEAN) / STD
+    np.testing.assert_allclose(scores, want.numpy(), rtol=1e-4, atol=1e-5)
+    assert len(tok) == 15 + 5 + 2  # words + BERT's specials + BLIP's [DEC] and [ENC]

@@ -282,7 +282,7 @@ def _exists(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """``python app.py``: 0 after the server stops, 2 and one line on bad input."""
-    from ric_core.config import console
+    from ric_runtime.config import console
 
     return console(serve, argv, "app.py")
 

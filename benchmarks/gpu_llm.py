@@ -66,7 +66,7 @@ def sft_rate(folder: Path, tok: Any, seq: int, steps: int, args: argparse.Namesp
     from transformers import TrainerCallback
     from trl import SFTTrainer
 
-    from ric_core.config import load_config
+    from ric_runtime.config import load_config
     from ric_text.config import TextConfig
     from ric_text.model import load_policy
     from ric_text.sft import encode_dataset, lora_config, sft_config

@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ric_core.config import load_config  # noqa: E402
 from ric_diffusion.architectures import on_meta, sd15_components, sdxl_components  # noqa: E402
 from ric_diffusion.conditioning import RewardConditioner  # noqa: E402
 from ric_diffusion.config import DiffusionConfig  # noqa: E402
 from ric_diffusion.models import add_lora  # noqa: E402
+from ric_runtime.config import load_config  # noqa: E402
 
 GIB = 2**30
 PRESETS = {

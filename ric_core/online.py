@@ -27,11 +27,11 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from ric_core.io import atomic_write_json, atomic_write_text, read_prompts
 from ric_core.mors import mors
 from ric_core.online_targets import STRATEGIES, sample_online_targets
 from ric_core.pareto import hypervolume
 from ric_core.stats import RewardStats
+from ric_runtime.io import atomic_write_json, atomic_write_text, read_prompts
 
 logger = logging.getLogger("ric.online")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ric_core.io import atomic_write_json
+from ric_runtime.io import atomic_write_json
 
 # Quantile levels stored in the table: every 0.5% plus the far tails, so the `quantile` mapping
 # (targets read off the training distribution) is accurate near the maximum, where the paper reads

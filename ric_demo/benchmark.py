@@ -18,10 +18,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ric_core.config import console
-from ric_core.io import atomic_write_json
 from ric_demo import settings
 from ric_demo.settings import stage, world_settings
+from ric_runtime.config import console
+from ric_runtime.io import atomic_write_json
 
 
 def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ric_core.config import console
-from ric_core.io import atomic_write_json
+from ric_runtime.config import console
+from ric_runtime.io import atomic_write_json
 
 USAGE = (
     "usage: ric demo [--modality image|text|both] [--out DIR] [--seed N] [--quick]\n"

@@ -39,7 +39,7 @@ def trainer_args(world: str, quick: bool, *overrides: str) -> list[str]:
 
 def trainer_config(cls: type, world: str, quick: bool, *overrides: str) -> Any:
     """The resolved trainer config the demo trains with (to read steps and rewards from it)."""
-    from ric_core.config import load_config
+    from ric_runtime.config import load_config
 
     args = trainer_args(world, quick, *overrides)
     return load_config(cls, args[1], args[2:])

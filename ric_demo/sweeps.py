@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.summary import add_quality
 from ric_eval.table import ResultsTable
+from ric_runtime.io import atomic_write_json
 
 REFERENCE_RULE = "the world's training data: z_min - 0.5 of each normalised reward, written in raw units"
 

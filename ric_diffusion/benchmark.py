@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ric_core.config import console
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 from ric_eval.cli import run_benchmark, sweep_arg_parser
 from ric_eval.compute import add_compute, read_compute
 from ric_eval.sweep import PerPreferenceRuns, soup_weights
+from ric_runtime.config import console
 
 PROMPTS = Path(__file__).parent / "prompts" / "everyday.txt"
 

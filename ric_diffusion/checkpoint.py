@@ -4,7 +4,7 @@
         pytorch_lora_weights.safetensors   the UNet LoRA (stock diffusers load_lora_weights format)
         conditioner.safetensors + .json    the reward conditioner
         reward_stats.json                  ric_core statistics (names, order, quantiles)
-        ric_config.json                    the resolved training config (ric_core.checkpoints)
+        ric_config.json                    the resolved training config (ric_runtime.checkpoints)
         ema/                               EMA copies of the two weight files (when EMA is on)
         training_state/                    optimizer (safetensors + JSON), scheduler, RNG, step
 
@@ -23,11 +23,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ric_core.checkpoints import STATS_FILE, has_config
-from ric_core.checkpoints import checkpoint_dirs as core_checkpoint_dirs
-from ric_core.checkpoints import resolve_checkpoint as core_resolve
-from ric_core.io import atomic_write_folder as write_folder
-from ric_core.io import atomic_write_json
+from ric_runtime.checkpoints import STATS_FILE, has_config
+from ric_runtime.checkpoints import checkpoint_dirs as core_checkpoint_dirs
+from ric_runtime.checkpoints import resolve_checkpoint as core_resolve
+from ric_runtime.io import atomic_write_folder as write_folder
+from ric_runtime.io import atomic_write_json
 
 
 def is_checkpoint(p: Path) -> bool:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from ric_core.config import console
-from ric_core.io import atomic_write_json
 from ric_core.mapping import METHODS
 from ric_diffusion.pipeline import RiCDiffusionPipeline
+from ric_runtime.config import console
+from ric_runtime.io import atomic_write_json
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
 from ric_diffusion.data import Record, RecordSet
 from ric_diffusion.latent_cache import TrainCache, build_cache, concat_caches
 from ric_diffusion.pipeline import RiCDiffusionPipeline
+from ric_runtime.io import atomic_write_folder
 
 
 class DiffusionPolicy:
@@ -94,7 +94,7 @@ def run_online(
     """Run or resume the online iterations after offline training; returns the final checkpoint."""
     from rewards import reward_names, reward_set_from_config
 
-    acc = trainer.acc  # one process: ric_core.config.check_launch refused more at start-up
+    acc = trainer.acc  # one process: ric_runtime.config.check_launch refused more at start-up
     z = trainer.stats.normalize(raw)
     offline = OfflineData([r.caption for r in records.records], [r.key for r in records.records], z)
     policy = DiffusionPolicy(

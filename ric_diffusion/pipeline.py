@@ -22,8 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ric_core.checkpoints import read_config
-from ric_core.config import from_dict
 from ric_core.mapping import resolve_targets
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
@@ -31,6 +29,8 @@ from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.models import Components, build_pipeline, load_components
 from ric_diffusion.text_states import encode_texts
+from ric_runtime.checkpoints import read_config
+from ric_runtime.config import from_dict
 
 
 @dataclass

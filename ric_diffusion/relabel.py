@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from rewards import RewardSet, reward_names, reward_set_from_config
 from rewards.score_cache import ScoreCache
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.data import RecordSet, load_records
+from ric_runtime.io import atomic_write_json
 
 logger = logging.getLogger("ric_diffusion.relabel")
 

@@ -26,8 +26,6 @@ import numpy as np
 import torch
 
 from rewards.score_cache import ScoreCache
-from ric_core.config import console
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.config import DiffusionConfig
@@ -35,6 +33,8 @@ from ric_diffusion.train import parse_args as parse_train_args
 from ric_diffusion.train import train
 from ric_eval.sweep import parse_preferences
 from ric_eval.table import preference_dirname, preference_key
+from ric_runtime.config import console
+from ric_runtime.io import atomic_write_json
 
 
 def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size: int = 16) -> Path:

@@ -25,9 +25,6 @@ from diffusers.training_utils import cast_training_params
 from torch import nn
 from tqdm.auto import tqdm
 
-from ric_core.checkpoints import CONFIG_FILE
-from ric_core.config import check_launch, console, parse_cli, to_dict
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import (
     checkpoint_dirs,
@@ -46,6 +43,9 @@ from ric_diffusion.models import Components, add_lora, load_components, load_lor
 from ric_diffusion.objective import conditioning_rows, diffusion_target
 from ric_diffusion.relabel import prepare_offline_data
 from ric_eval.compute import compute_record
+from ric_runtime.checkpoints import CONFIG_FILE
+from ric_runtime.config import check_launch, console, parse_cli, to_dict
+from ric_runtime.io import atomic_write_json
 
 logger = logging.getLogger("ric_diffusion.train")
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.io import atomic_write_json, read_prompts
 from ric_eval.plots import plot_fronts
 from ric_eval.summary import summarise
 from ric_eval.sweep import Candidate, extend_grid, make_grid, run_sweep
 from ric_eval.table import ResultsTable, preference_key
+from ric_runtime.io import atomic_write_json, read_prompts
 
 
 def parse_reward_specs(specs: Sequence[str]) -> list[Any]:

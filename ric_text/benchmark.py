@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.config import console, from_dict
 from ric_eval.cli import run_benchmark, sweep_arg_parser
 from ric_eval.compute import add_compute, read_compute
 from ric_eval.sweep import PerPreferenceRuns, soup_weights
 from ric_eval.table import preference_key
+from ric_runtime.config import console, from_dict
 from ric_text.config import TextConfig
 from ric_text.generate import TextGenerator
 from ric_text.model import RIC_CONFIG, load_policy, load_tokenizer, read_ric_config, resolve_text_checkpoint

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ric_core.checkpoints import checkpoint_dirs
+from ric_runtime.checkpoints import checkpoint_dirs
 
 logger = logging.getLogger("ric_text.checkpoints")
 

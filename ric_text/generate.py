@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from rewards import reward_names
-from ric_core.config import console, from_dict
 from ric_core.mapping import METHODS, resolve_targets
 from ric_core.stats import RewardStats
+from ric_runtime.config import console, from_dict
 from ric_text.config import TextConfig
 from ric_text.formats import SUMMARY_MARKER, clean_response, is_degenerate, prompt_ids
 from ric_text.model import load_policy, load_tokenizer, read_ric_config, resolve_text_checkpoint

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ric_core.checkpoints import CONFIG_FILE, STATS_FILE, resolve_checkpoint
+from ric_runtime.checkpoints import CONFIG_FILE, STATS_FILE, resolve_checkpoint
 from ric_text.config import TextModelConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.config import console
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.sweep import parse_preferences
 from ric_eval.table import preference_dirname, preference_key
+from ric_runtime.config import console
+from ric_runtime.io import atomic_write_json
 from ric_text.config import TextConfig
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from rewards import reward_names, reward_set_from_config
-from ric_core.io import atomic_write_folder
 from ric_core.online import OfflineData, OnlineLoop
+from ric_runtime.io import atomic_write_folder
 from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.generate import TextGenerator
 from ric_text.sft import encode_dataset, finite_guard, sft_config, write_ric_files
@@ -91,7 +91,7 @@ class TextPolicy:
 
 def run_online(cfg: Any, result: Any) -> Path:
     """Run or resume the online iterations after offline SFT; returns the final adapter folder."""
-    # one process: ric_core.config.check_launch refused more at start-up
+    # one process: ric_runtime.config.check_launch refused more at start-up
     z = result.stats.normalize(result.raw)
     offline = OfflineData(list(result.samples.prompts), list(result.samples.responses), z)
     policy = TextPolicy(cfg, result)

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from rewards import reward_names, reward_set_from_config
 from rewards.score_cache import ScoreCache
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
+from ric_runtime.io import atomic_write_json
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.config import to_dict
-from ric_core.io import atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
+from ric_runtime.config import to_dict
+from ric_runtime.io import atomic_write_json
 from ric_text.config import TextConfig
 from ric_text.formats import encode_example
 from ric_text.model import RIC_CONFIG

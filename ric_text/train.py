@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from ric_core.checkpoints import CONFIG_FILE
-from ric_core.config import check_launch, console, parse_cli
-from ric_core.io import atomic_write_folder, atomic_write_json
 from ric_core.stats import RewardStats
 from ric_eval.compute import compute_record
+from ric_runtime.checkpoints import CONFIG_FILE
+from ric_runtime.config import check_launch, console, parse_cli
+from ric_runtime.io import atomic_write_folder, atomic_write_json
 from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples, model_context

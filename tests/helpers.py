@@ -135,7 +135,7 @@ def assert_preset_loads_as_written(cls, path):
 
     import yaml
 
-    from ric_core.config import load_config
+    from ric_runtime.config import load_config
 
     cfg = load_config(cls, path)
     text = path.read_text()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ric_core.checkpoints import read_config
 from ric_core.mapping import map_preference
 from ric_core.pareto import hypervolume
 from ric_core.stats import RewardStats
@@ -18,6 +17,7 @@ from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_eval.steering import spearman
 from ric_eval.summary import SCHEMA
 from ric_eval.table import ResultsTable, parse_key
+from ric_runtime.checkpoints import read_config
 from ric_text.model import resolve_text_checkpoint
 
 pytestmark = pytest.mark.e2e

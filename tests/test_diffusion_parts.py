@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from ric_core.config import load_config
 from ric_diffusion.checkpoint import load_state_dict, restore_optimizer, save_state_dict
 from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import ConditioningConfig, DataConfig, DiffusionConfig
 from ric_diffusion.data import load_records
+from ric_runtime.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +166,8 @@ def test_unsupported_base_families_are_named_before_anything_loads(tmp_path, tin
     ],
 )
 def test_config_values_of_the_wrong_type_fail_at_load(override, message):
-    from ric_core.config import load_config
     from ric_diffusion.config import DiffusionConfig
+    from ric_runtime.config import load_config
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
         load_config(DiffusionConfig, None, [override])

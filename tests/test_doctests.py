@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(
     ".".join(f.relative_to(ROOT).with_suffix("").parts)
-    for pkg in ("ric_core", "ric_eval", "rewards")
+    for pkg in ("ric_runtime", "ric_core", "ric_eval", "rewards")
     for f in (ROOT / pkg).glob("*.py")
     if any(">>>" in line and "+SKIP" not in line for line in f.read_text().splitlines())
 )  # examples that need real weights are marked +SKIP; a module of only those has nothing to run here

@@ -120,7 +120,7 @@ def test_extend_grid_measures_per_preference_runs_at_their_own_weights():
 
 
 def test_read_prompts_from_text_jsonl_and_a_datasets_folder(tmp_path):
-    from ric_core.io import read_prompts
+    from ric_runtime.io import read_prompts
 
     (tmp_path / "p.txt").write_text("# a comment\na cat\n\na dog\n")
     assert read_prompts(str(tmp_path / "p.txt")) == ["a cat", "a dog"]

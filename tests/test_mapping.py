@@ -135,8 +135,8 @@ def test_bad_quantile_levels_are_refused(levels):
 
 
 def test_configs_check_quantile_levels_at_load_time():
-    from ric_core.config import load_config
     from ric_diffusion.config import DiffusionConfig
+    from ric_runtime.config import load_config
     from ric_text.config import TextConfig
 
     for cls in (DiffusionConfig, TextConfig):

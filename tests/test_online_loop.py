@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from ric_core.io import read_prompts
 from ric_core.mors import mors
 from ric_core.online import OfflineData, OnlineConfig, OnlineLoop
 from ric_core.stats import RewardStats
+from ric_runtime.io import read_prompts
 
 
 class Crash(Exception):
@@ -140,7 +140,7 @@ def test_mismatched_reward_names_fail_before_generation(tmp_path, setup):
 
 
 def test_launches_that_cannot_work_are_refused_at_start_up():
-    from ric_core.config import check_launch
+    from ric_runtime.config import check_launch
 
     check_launch(2, 0, env={"WORLD_SIZE": "2"})  # a real 2-process offline run
     check_launch(1, 2, env={})  # the online stage on one process

@@ -9,6 +9,11 @@ State lives in ``<run>/online/`` and is written atomically after every shard and
 after a crash (even ``kill -9``) continues where it stopped: no sample is lost, generated twice or
 added twice, and the final buffer equals an uninterrupted run's with the same seed.
 
+On N processes (``accelerate launch``) every rank runs the loop: shard s of an iteration is generated and
+scored by rank s mod N (its prompts, targets and seed depend only on the iteration and s, so N does not
+change a sample); a shard's file is its record of being done. The main process alone selects (MORS on the
+whole pool), writes the buffer, the metrics and the state; every rank then fits (DDP in the policy).
+
 The loop needs two small things (see the protocols): a policy that can ``generate`` and ``fit`` and
 ``save``/``load`` itself, and a scorer that returns raw rewards with their names.
 """
@@ -125,6 +130,15 @@ class OfflineData:
     rewards_z: np.ndarray
 
 
+class SingleProcess:
+    """The process group of a one-process run (accelerate's ``PartialState`` has the same three members)."""
+
+    process_index, num_processes = 0, 1
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
 class OnlineLoop:
     """Runs (or resumes) the online iterations of one run folder.
 
@@ -142,7 +156,11 @@ class OnlineLoop:
         run_dir: Path,
         initial_policy: Path,
         reward_names: Sequence[str] | None = None,
+        processes: Any = None,
     ):
+        # processes: process_index, num_processes, wait_for_everyone() (accelerate's PartialState or Accelerator)
+        self.procs = processes or SingleProcess()
+        self.main = self.procs.process_index == 0
         if reward_names is not None:
             stats.check_names(reward_names)  # before any generation
         self.cfg, self.policy, self.stats, self.offline = cfg, policy, stats, offline
@@ -174,13 +192,13 @@ class OnlineLoop:
         return {
             "iteration": 0,
             "phase": "generate",
-            "shards_done": [],
             "reward_names": list(self.stats.names),
             "policy": self.initial_policy,
         }
 
     def save_state(self, state: dict[str, Any]) -> None:
-        atomic_write_json(self.state_path, state)
+        if self.main:  # every rank keeps the same state in memory; one writes it
+            atomic_write_json(self.state_path, state)
 
     def buffer(self) -> list[dict[str, Any]]:
         """Every MORS survivor so far: {"id", "iteration", "prompt", "output", "targets", "rewards", "raw"}."""
@@ -196,22 +214,27 @@ class OnlineLoop:
         )
         return [self.prompts[i] for i in idx], targets, [f"it{it}-{i:06d}" for i in range(self.cfg.num_samples)]
 
+    def shard_path(self, it: int, shard: int) -> Path:
+        return self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl"
+
     def generate(self, it: int, state: dict[str, Any]) -> None:
         prompts, targets, ids = self.plan(it)
-        size = self.cfg.shard_size
+        size, rank, world = self.cfg.shard_size, self.procs.process_index, self.procs.num_processes
         starts = list(range(0, len(ids), size))
-        todo = len(starts) - len(state["shards_done"])
+        mine = [s for s in range(len(starts)) if s % world == rank]
+        todo = [s for s in mine if not self.shard_path(it, s).exists()]  # a shard's file: written whole, once
         logger.info(
-            "online iteration %d: generating and scoring %d samples (%d of %d shards to do)",
+            "online iteration %d: generating and scoring %d samples (%d of %d shards to do on %d process(es))",
             it,
             len(ids),
-            todo,
+            len(todo),
             len(starts),
+            world,
         )
-        bar = tqdm(total=len(ids), initial=len(state["shards_done"]) * size, desc=f"online {it}: generate+score")
-        for shard, start in enumerate(starts):
-            if shard in state["shards_done"]:
-                continue
+        done = (len(mine) - len(todo)) * size
+        bar = tqdm(total=len(mine) * size, initial=done, desc=f"online {it}: generate+score", disable=not self.main)
+        for shard in todo:
+            start = starts[shard]
             sl = slice(start, start + size)
             outputs = self.policy.generate(
                 prompts[sl], targets[sl], ids[sl], seed=self.cfg.seed * 100003 + it * 1009 + shard
@@ -231,9 +254,7 @@ class OnlineLoop:
                 }
                 for i, p, o, t, r in zip(ids[sl], prompts[sl], outputs, targets[sl], raw, strict=True)
             ]
-            _write_jsonl(self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl", rows)
-            state["shards_done"] = sorted({*state["shards_done"], shard})
-            self.save_state(state)
+            _write_jsonl(self.shard_path(it, shard), rows)
             bar.update(len(outputs))
             fault_point(f"generate:{it}:{shard}")
         bar.close()
@@ -303,8 +324,9 @@ class OnlineLoop:
 
         self.policy.fit(self.training_samples(it), self.cfg.steps, self.cfg.learning_rate, it, on_step)
         fault_point(f"fit_done:{it}")
-        path = self.dir / f"iter{it}" / "policy"
-        self.policy.save(path)
+        if self.main:
+            self.policy.save(self.dir / f"iter{it}" / "policy")
+        self.procs.wait_for_everyone()
 
     def run(self, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         """Run or resume every iteration; returns the per-iteration metrics (also in metrics.jsonl)."""
@@ -315,10 +337,11 @@ class OnlineLoop:
             it = state["iteration"]
             if state["phase"] == "generate":
                 self.generate(it, state)
+                self.procs.wait_for_everyone()  # every shard of the iteration is on disk
                 state["phase"] = "select"
                 self.save_state(state)
                 fault_point(f"after_generate:{it}")
-            if state["phase"] == "select":
+            if state["phase"] == "select" and self.main:
                 metrics = self.select(it)
                 logger.info(
                     "online iteration %d: MORS kept %d of %d (%.0f%%); buffer %d samples",
@@ -332,6 +355,8 @@ class OnlineLoop:
                 _write_jsonl(self.dir / "metrics.jsonl", rows)
                 if on_iteration:
                     on_iteration(metrics)
+            if state["phase"] == "select":
+                self.procs.wait_for_everyone()  # the buffer is written before any rank reads it
                 state["phase"] = "fit"
                 self.save_state(state)
             if state["phase"] == "fit":
@@ -343,7 +368,6 @@ class OnlineLoop:
                     **state,
                     "iteration": it + 1,
                     "phase": "generate",
-                    "shards_done": [],
                     "policy": str(self.dir / f"iter{it}" / "policy"),
                 }
                 self.save_state(state)

@@ -108,11 +108,13 @@ def run_online(
         trainer.out,
         initial_policy=offline_ckpt,
         reward_names=reward_names(cfg.rewards),
+        processes=acc,
     )
     loop.run(on_iteration=lambda m: acc.log({f"online/{k}": v for k, v in _flat(m).items()}, step=m["iteration"]))
     state = loop.load_state()
     policy.load(Path(state["policy"]))
     trainer.step = trainer.cfg.train.max_steps + cfg.online.iterations * cfg.online.steps
+    trainer.generated = cfg.online.iterations * cfg.online.num_samples  # by all ranks together
     return trainer.save()
 
 

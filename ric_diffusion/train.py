@@ -151,7 +151,9 @@ class DiffusionTrainer:
         return np.array([perms[e][o] for e, o in zip(epochs, offsets, strict=True)])
 
     def _generator(self, micro_step: int) -> torch.Generator:
-        seq = np.random.SeedSequence([self.seed, micro_step, self.acc.process_index])
+        # one stream per micro-step for the whole global batch (every rank draws it and keeps its rows), so a
+        # sample's noise, timestep and dropout do not depend on the number of processes
+        seq = np.random.SeedSequence([self.seed, micro_step, 0])
         return torch.Generator().manual_seed(int(seq.generate_state(1)[0]))
 
     def loss_on(self, cache: TrainCache, idx: np.ndarray, gen: torch.Generator) -> torch.Tensor:
@@ -159,11 +161,13 @@ class DiffusionTrainer:
         dev, cc, sched = self.acc.device, self.cfg.conditioning, self.comps.noise_scheduler
         ii = torch.as_tensor(idx)
         mean, std = cache.latent_mean[ii], cache.latent_std[ii]
-        latents = mean + std * torch.randn(mean.shape, generator=gen)
-        noise = torch.randn(latents.shape, generator=gen)
-        t = torch.randint(0, sched.config.num_train_timesteps, (len(idx),), generator=gen)
-        drop_all = torch.rand(len(idx), generator=gen) < cc.drop_prob
-        drop_rew = torch.rand(len(idx), generator=gen) < cc.reward_drop_prob
+        b, rank = len(idx), self.acc.process_index
+        g, mine = b * self.acc.num_processes, slice(rank * b, (rank + 1) * b)  # global batch, this rank's rows
+        latents = mean + std * torch.randn((g, *mean.shape[1:]), generator=gen)[mine]
+        noise = torch.randn((g, *mean.shape[1:]), generator=gen)[mine]
+        t = torch.randint(0, sched.config.num_train_timesteps, (g,), generator=gen)[mine]
+        drop_all = (torch.rand(g, generator=gen) < cc.drop_prob)[mine]
+        drop_rew = (torch.rand(g, generator=gen) < cc.reward_drop_prob)[mine]
         states, added = conditioning_rows(cache, ii, drop_all, drop_rew, self.conditioner.strategy == "text")
         noisy = sched.add_noise(latents, noise, t)
         added = None if added is None else {k: v.to(dev) for k, v in added.items()}
@@ -250,8 +254,8 @@ class DiffusionTrainer:
                 f"train.learning_rate (now {self.optimizer.param_groups[0]['lr']:g}) or check the data"
             )
 
-    def save(self) -> Path | None:
-        """Write checkpoint-<step> (main process) and wait for every process."""
+    def save(self) -> Path:
+        """Write checkpoint-<step> (main process), wait for every process; returns its folder on every rank."""
         for p in self.params:  # never write non-finite weights (a finite loss can follow an overflowed update)
             self.stop_if_not_finite("adapter weight", p.detach().abs().max())
         self.acc.wait_for_everyone()
@@ -271,7 +275,7 @@ class DiffusionTrainer:
 
             path = write_checkpoint(self.out, self.step, [weights, meta, state], self.cfg.train.checkpoints_total_limit)
         self.acc.wait_for_everyone()
-        return path
+        return path or self.out / f"checkpoint-{self.step}"  # every rank gets the folder the main one wrote
 
     def resume(self, where: str) -> bool:
         """Restore from ``where`` ("latest" or a folder); False when "latest" finds nothing."""
@@ -325,7 +329,7 @@ def run(cfg: DiffusionConfig) -> TrainResult:
         log_with=None if tc.report_to == "none" else tc.report_to,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
     )
-    check_launch(acc.num_processes, cfg.online.iterations)  # before hours of relabelling and caching
+    check_launch(acc.num_processes, cfg.online.iterations, online_multiprocess=True)  # before relabelling
     if acc.mixed_precision == "fp16" and acc.device.type == "cpu":
         logger.warning("mixed precision fp16 does nothing on a CPU: this run trains in fp32 (bf16 works on CPUs)")
     check_accelerators(tc)

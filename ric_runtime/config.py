@@ -156,7 +156,9 @@ def console(entry: Any, argv: list[str] | None = None, prog: str = "ric") -> int
     return 0
 
 
-def check_launch(num_processes: int, online_iterations: int, env: dict[str, str] | None = None) -> None:
+def check_launch(
+    num_processes: int, online_iterations: int, env: dict[str, str] | None = None, online_multiprocess: bool = False
+) -> None:
     """Refuse at start-up the launches that would otherwise fail or go wrong hours later.
 
     Example:
@@ -175,9 +177,9 @@ def check_launch(num_processes: int, online_iterations: int, env: dict[str, str]
             f"launched as {world} processes but accelerate set up 1 (no visible CUDA device?): each copy would train "
             f"alone into the same folder. On CPUs: ACCELERATE_USE_CPU=1 accelerate launch --num_processes {world} ..."
         )
-    if online_iterations and num_processes > 1:
+    if online_iterations and num_processes > 1 and not online_multiprocess:
         raise ValueError(
-            f"the online stage runs on one process for now, and this launch has {num_processes}: train offline "
+            f"this online stage runs on one process for now, and this launch has {num_processes}: train offline "
             "with online.iterations=0 on many processes, then rerun the same command on one process"
         )
     if (

@@ -111,3 +111,47 @@ def test_stats_must_match_the_rewards(tmp_path, tiny_sd_dir, image_folder, clean
                 "rewards=[jpeg_compressibility, toy_brightness]",
             )
         )
+
+
+def launch_two(args, env_extra=None, timeout=600):
+    """``accelerate launch`` of the diffusion trainer on 2 CPU processes (gloo)."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ric_diffusion.train"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {k: v for k, v in env.items() if k != "RIC_ONLINE_KILL_AT"} | (env_extra or {})
+    return subprocess.run([*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+TWO = ["online.iterations=1", "online.num_samples=8", "online.shard_size=2", "online.steps=2"]
+TWO += ["online.num_origin_samples=4", "train.checkpoint_every=100"]
+
+
+@pytest.mark.e2e
+def test_two_processes_give_the_one_process_buffer_and_adapter(tmp_path, tiny_sd_dir, image_folder):
+    """1 process x batch 4 and 2 processes x batch 2 see the same global batches and noise: the same offline
+    adapter, the same generated samples (shard s on rank s mod 2), the same MORS survivors and fits. Then a
+    SIGKILL of the run mid-generation and the same command again: the same buffer still."""
+    import torch
+    from safetensors.torch import load_file
+
+    one = tmp_path / "one"
+    main(tiny_train_args(tiny_sd_dir, image_folder, one, "train.batch_size=4", *TWO))
+    two = tmp_path / "two"
+    r = launch_two(tiny_train_args(tiny_sd_dir, image_folder, two, "train.batch_size=2", *TWO))
+    assert r.returncode == 0, r.stderr[-3000:]
+    want, got = read_jsonl(one / "online" / "buffer.jsonl"), read_jsonl(two / "online" / "buffer.jsonl")
+    assert [(b["id"], b["prompt"], b["targets"]) for b in got] == [(b["id"], b["prompt"], b["targets"]) for b in want]
+    np.testing.assert_allclose([b["raw"] for b in got], [b["raw"] for b in want], rtol=1e-4, atol=1e-4)
+    for name in ("pytorch_lora_weights.safetensors", "conditioner.safetensors"):
+        a, b = load_file(one / "checkpoint-6" / name), load_file(two / "checkpoint-6" / name)
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    killed = tmp_path / "killed"
+    args = tiny_train_args(tiny_sd_dir, image_folder, killed, "train.batch_size=2", *TWO)
+    r = launch_two(args, {"RIC_ONLINE_KILL_AT": "generate:0:1"})  # rank 1, after its first shard
+    assert r.returncode != 0
+    assert 1 <= len(list((killed / "online" / "iter0").glob("shard*.jsonl"))) < 4  # stopped mid-generation
+    assert launch_two(args).returncode == 0
+    again = read_jsonl(killed / "online" / "buffer.jsonl")
+    assert [b["id"] for b in again] == [b["id"] for b in want]
+    assert sum(len(read_jsonl(f)) for f in (killed / "online" / "iter0").glob("shard*.jsonl")) == 8

@@ -147,9 +147,68 @@ def test_launches_that_cannot_work_are_refused_at_start_up():
     with pytest.raises(ValueError, match="launched as 4 processes but accelerate set up 1"):
         check_launch(1, 0, env={"WORLD_SIZE": "4"})
     with pytest.raises(ValueError, match="online stage runs on one process for now, and this launch has 2"):
-        check_launch(2, 1, env={"WORLD_SIZE": "2"})
+        check_launch(2, 1, env={"WORLD_SIZE": "2"})  # the text side's, for now
+    check_launch(2, 1, env={"WORLD_SIZE": "2"}, online_multiprocess=True)  # the diffusion side's
     import importlib.util
 
     if importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(ValueError, match=r"DeepSpeed, which is not installed: pip install -e '\.\[deepspeed\]'"):
             check_launch(1, 0, env={"ACCELERATE_USE_DEEPSPEED": "true"})
+
+
+class ThreadGroup:
+    """Ranks as threads, with accelerate's three members: a stand-in process group for the shared loop."""
+
+    def __init__(self, barrier, rank: int, world: int):
+        self.barrier, self.process_index, self.num_processes = barrier, rank, world
+
+    def wait_for_everyone(self) -> None:
+        self.barrier.wait(timeout=60)
+
+
+def run_ranks(tmp, setup, world, crash=None):
+    """Run the loop on ``world`` ranks (threads) in one folder; each rank has its own policy copy."""
+    import threading
+
+    barrier, errors = threading.Barrier(world), []
+    policies = [ToyPolicy(crash_at=crash if r == world - 1 else None) for r in range(world)]
+
+    def rank(r):
+        try:
+            run_loop(tmp, setup, policies[r], processes=ThreadGroup(barrier, r, world)).run()
+        except Exception as e:  # noqa: BLE001  (a crashed rank takes the others down, as torchrun does)
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(world)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return policies, errors
+
+
+def test_two_ranks_generate_the_samples_one_rank_generates(tmp_path, setup):
+    one = run_loop(tmp_path / "one", setup, ToyPolicy())
+    one.run()
+    policies, errors = run_ranks(tmp_path / "two", setup, 2)
+    assert not errors
+    two = run_loop(tmp_path / "two", setup, ToyPolicy())
+    assert two.buffer() == one.buffer()  # the same samples, rewards and MORS survivors
+    shards = sorted(p.name for p in (tmp_path / "two" / "online" / "iter0").glob("shard*.jsonl"))
+    assert len(shards) == 7  # 50 samples in shards of 8, each written once (ranks 0 and 1 alternate)
+    assert (
+        policies[0].skill
+        == policies[1].skill
+        == pytest.approx(json.loads((tmp_path / "one" / "online" / "iter1" / "policy" / "skill.json").read_text()))
+    )
+
+
+def test_a_rank_that_dies_mid_generation_is_resumed_without_losing_or_repeating_samples(tmp_path, setup):
+    one = run_loop(tmp_path / "one", setup, ToyPolicy())
+    one.run()
+    _, errors = run_ranks(tmp_path / "two", setup, 2, crash="generate:it1-000024")  # rank 1, shard 3 of it. 1
+    assert errors  # the run stopped
+    _, errors = run_ranks(tmp_path / "two", setup, 2)
+    assert not errors
+    assert run_loop(tmp_path / "two", setup, ToyPolicy()).buffer() == one.buffer()

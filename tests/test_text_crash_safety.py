@@ -70,7 +70,8 @@ def progress(out):
     state = out / "online" / "state.json"
     if state.exists():
         s = json.loads(state.read_text())
-        return f"online it{s['iteration']} {s['phase']} shards{s['shards_done']}"
+        shards = len(list((out / "online" / f"iter{s['iteration']}").glob("shard*.jsonl")))
+        return f"online it{s['iteration']} {s['phase']} shards {shards}"
     steps = [int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")]
     return f"offline step {max(steps, default=0)}"
 

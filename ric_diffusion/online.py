@@ -94,7 +94,7 @@ def run_online(
     """Run or resume the online iterations after offline training; returns the final checkpoint."""
     from rewards import reward_names, reward_set_from_config
 
-    acc = trainer.acc  # one process: ric_runtime.config.check_launch refused more at start-up
+    acc = trainer.acc  # every process runs the loop: shards by rank, selection on the main one, DDP fits
     z = trainer.stats.normalize(raw)
     offline = OfflineData([r.caption for r in records.records], [r.key for r in records.records], z)
     policy = DiffusionPolicy(

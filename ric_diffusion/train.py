@@ -329,7 +329,7 @@ def run(cfg: DiffusionConfig) -> TrainResult:
         log_with=None if tc.report_to == "none" else tc.report_to,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
     )
-    check_launch(acc.num_processes, cfg.online.iterations, online_multiprocess=True)  # before relabelling
+    check_launch(acc.num_processes)  # before hours of relabelling and caching
     if acc.mixed_precision == "fp16" and acc.device.type == "cpu":
         logger.warning("mixed precision fp16 does nothing on a CPU: this run trains in fp32 (bf16 works on CPUs)")
     check_accelerators(tc)

@@ -156,14 +156,12 @@ def console(entry: Any, argv: list[str] | None = None, prog: str = "ric") -> int
     return 0
 
 
-def check_launch(
-    num_processes: int, online_iterations: int, env: dict[str, str] | None = None, online_multiprocess: bool = False
-) -> None:
+def check_launch(num_processes: int, env: dict[str, str] | None = None) -> None:
     """Refuse at start-up the launches that would otherwise fail or go wrong hours later.
 
     Example:
-        >>> check_launch(1, 2, env={"WORLD_SIZE": "1"})
-        >>> check_launch(1, 0, env={"WORLD_SIZE": "2"})  # doctest: +ELLIPSIS
+        >>> check_launch(1, env={"WORLD_SIZE": "1"})
+        >>> check_launch(1, env={"WORLD_SIZE": "2"})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         ValueError: launched as 2 processes but accelerate set up 1 ...
@@ -176,11 +174,6 @@ def check_launch(
         raise ValueError(
             f"launched as {world} processes but accelerate set up 1 (no visible CUDA device?): each copy would train "
             f"alone into the same folder. On CPUs: ACCELERATE_USE_CPU=1 accelerate launch --num_processes {world} ..."
-        )
-    if online_iterations and num_processes > 1 and not online_multiprocess:
-        raise ValueError(
-            f"this online stage runs on one process for now, and this launch has {num_processes}: train offline "
-            "with online.iterations=0 on many processes, then rerun the same command on one process"
         )
     if (
         env.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true")

@@ -11,7 +11,7 @@ import numpy as np
 from rewards import reward_names, reward_set_from_config
 from ric_core.online import OfflineData, OnlineLoop
 from ric_runtime.io import atomic_write_folder
-from ric_text.checkpoints import resume_point, train_or_restore
+from ric_text.checkpoints import resume_point, set_aside_incomplete, train_or_restore
 from ric_text.generate import TextGenerator
 from ric_text.sft import encode_dataset, finite_guard, sft_config, write_ric_files
 
@@ -72,7 +72,13 @@ class TextPolicy:
             processing_class=self.result.tokenizer,
             callbacks=[StepHook(), finite_guard()],
         )
-        train_or_restore(trainer, resume_point(out, "latest"), steps)
+        from accelerate import PartialState
+
+        procs = PartialState()
+        if procs.is_main_process:
+            set_aside_incomplete(out)  # before any rank looks for the newest checkpoint
+        procs.wait_for_everyone()
+        train_or_restore(trainer, resume_point(out, "latest", main_process=False), steps)
 
     def save(self, path: Path) -> None:
         def write(d: Path) -> None:
@@ -91,7 +97,9 @@ class TextPolicy:
 
 def run_online(cfg: Any, result: Any) -> Path:
     """Run or resume the online iterations after offline SFT; returns the final adapter folder."""
-    # one process: ric_runtime.config.check_launch refused more at start-up
+    from accelerate import PartialState
+
+    procs = PartialState()  # every process runs the loop: shards by rank, selection on the main one, DDP fits
     z = result.stats.normalize(result.raw)
     offline = OfflineData(list(result.samples.prompts), list(result.samples.responses), z)
     policy = TextPolicy(cfg, result)
@@ -103,10 +111,13 @@ def run_online(cfg: Any, result: Any) -> Path:
         Path(cfg.train.output_dir),
         initial_policy=result.final,
         reward_names=reward_names(cfg.rewards),
+        processes=procs,
     )
     loop.run()
     final = Path(loop.load_state()["policy"])
     policy.load(final)
     out = Path(cfg.train.output_dir) / "final"
-    policy.save(out)
+    if procs.is_main_process:
+        policy.save(out)
+    procs.wait_for_everyone()
     return out

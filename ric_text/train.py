@@ -22,7 +22,7 @@ from ric_eval.compute import compute_record
 from ric_runtime.checkpoints import CONFIG_FILE
 from ric_runtime.config import check_launch, console, parse_cli
 from ric_runtime.io import atomic_write_folder, atomic_write_json
-from ric_text.checkpoints import resume_point, train_or_restore
+from ric_text.checkpoints import resume_point, set_aside_incomplete, train_or_restore
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples, model_context
 from ric_text.model import check_quantization, load_policy, load_tokenizer
@@ -47,8 +47,11 @@ def run(cfg: TextConfig) -> TextTrainResult:
     from trl import SFTTrainer
 
     tc, out = cfg.train, Path(cfg.train.output_dir)
-    state, start = PartialState(), time.time()
-    check_launch(state.num_processes, cfg.online.iterations)  # before hours of relabelling
+    import torch
+
+    # cpu=True lets a CPU launch (ACCELERATE_USE_CPU, gloo) form its process group, as the Trainer would
+    state, start = PartialState(cpu=not torch.cuda.is_available()), time.time()
+    check_launch(state.num_processes)  # before hours of relabelling
     check_quantization(cfg.model)
     tok = load_tokenizer(cfg.model.pretrained, cfg.model.trust_remote_code)
     samples = training_samples(cfg, tok)
@@ -63,10 +66,7 @@ def run(cfg: TextConfig) -> TextTrainResult:
         peft_config=lora_config(cfg),
         callbacks=[ric_files_callback(stats, cfg, start), finite_guard()],
     )
-    resume = resume_point(out, tc.resume or ("latest" if cfg.online.iterations else None), state.is_main_process)
-    if resume and state.is_main_process and not (resume / CONFIG_FILE).is_file():
-        write_ric_files(resume, stats, cfg)  # a kill fell between the Trainer's save and our callback
-    state.wait_for_everyone()
+    resume = agreed_resume_point(cfg, out, state, stats)
     offline_steps = train_or_restore(trainer, resume, tc.max_steps)
     final = out / "final"
     if state.is_main_process:
@@ -96,6 +96,20 @@ def run(cfg: TextConfig) -> TextTrainResult:
         )
         atomic_write_json(result.final / "compute.json", record)
     return result
+
+
+def agreed_resume_point(cfg: TextConfig, out: Path, state: Any, stats: RewardStats) -> Path | None:
+    """The checkpoint every process resumes from: the main process first sets aside folders a kill cut short and
+    completes our files in the chosen one (a kill between the Trainer's save and our callback)."""
+    where = cfg.train.resume or ("latest" if cfg.online.iterations else None)
+    if where == "latest" and state.is_main_process:
+        set_aside_incomplete(out)  # before any rank looks for the newest checkpoint
+    state.wait_for_everyone()
+    resume = resume_point(out, where, main_process=False)
+    if resume and state.is_main_process and not (resume / CONFIG_FILE).is_file():
+        write_ric_files(resume, stats, cfg)
+    state.wait_for_everyone()
+    return resume
 
 
 def training_samples(cfg: TextConfig, tok: Any) -> TextSamples:

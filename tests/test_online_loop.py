@@ -142,18 +142,15 @@ def test_mismatched_reward_names_fail_before_generation(tmp_path, setup):
 def test_launches_that_cannot_work_are_refused_at_start_up():
     from ric_runtime.config import check_launch
 
-    check_launch(2, 0, env={"WORLD_SIZE": "2"})  # a real 2-process offline run
-    check_launch(1, 2, env={})  # the online stage on one process
+    check_launch(2, env={"WORLD_SIZE": "2"})  # a real 2-process run (online stage included)
+    check_launch(1, env={})
     with pytest.raises(ValueError, match="launched as 4 processes but accelerate set up 1"):
-        check_launch(1, 0, env={"WORLD_SIZE": "4"})
-    with pytest.raises(ValueError, match="online stage runs on one process for now, and this launch has 2"):
-        check_launch(2, 1, env={"WORLD_SIZE": "2"})  # the text side's, for now
-    check_launch(2, 1, env={"WORLD_SIZE": "2"}, online_multiprocess=True)  # the diffusion side's
+        check_launch(1, env={"WORLD_SIZE": "4"})
     import importlib.util
 
     if importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(ValueError, match=r"DeepSpeed, which is not installed: pip install -e '\.\[deepspeed\]'"):
-            check_launch(1, 0, env={"ACCELERATE_USE_DEEPSPEED": "true"})
+            check_launch(1, env={"ACCELERATE_USE_DEEPSPEED": "true"})
 
 
 class ThreadGroup:

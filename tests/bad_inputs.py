@@ -66,7 +66,7 @@ def call_main(main: Callable[[list[str]], Any], argv: list[str], prog: str) -> t
 
 def judge_cli(rc: int, stderr: str, words: tuple[str, ...]) -> tuple[str, str]:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    last = lines[-1].strip() if lines else ""
+    last = lines[-1].split("\r")[-1].strip() if lines else ""  # what a terminal shows: after a progress bar's \r
     if rc == 0:
         return "ACCEPTED", last or "(exit 0)"
     if "Traceback" in stderr:

@@ -150,10 +150,19 @@ def console(entry: Any, argv: list[str] | None = None, prog: str = "ric") -> int
     try:
         entry(argv)
     except USER_ERRORS as e:
+        close_progress_bars()  # the error starts its own line, not the end of a half-drawn bar
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"{prog}: error: {message}".splitlines()[0], file=sys.stderr)
         return 2
     return 0
+
+
+def close_progress_bars() -> None:
+    """Close every tqdm bar an exception left open (each ends its line), so what follows starts a new line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 def check_launch(num_processes: int, env: dict[str, str] | None = None) -> None:

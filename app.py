@@ -153,7 +153,7 @@ class TextModel:
         self.rewards.progress = False
         self.names = list(self.gen.stats.names)
         self.lock = threading.Lock()
-        self.context = int(getattr(self.gen.model.config, "max_position_embeddings", 0) or 2048)
+        self.context = self.gen.context or 2048
 
     def generate(self, prompt, mapping, temperature, max_tokens, seed, count, *weights):
         import gradio as gr

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ric_core.stats import RewardStats
-from ric_diffusion.architectures import sd15_components  # noqa: F401  (the real SD 1.5, used by the GPU suite)
+from ric_diffusion.architectures import sd15_components
 from ric_diffusion.config import DiffusionConfig, ModelConfig
 from ric_diffusion.data import Record, RecordSet
 from ric_diffusion.latent_cache import build_cache

@@ -36,6 +36,8 @@ import diffusion_train_speed as dts  # noqa: E402
 from gpu_common import flops_of, peak_memory, profile_table, reset_memory, timed  # noqa: E402
 from gpu_llm import llm  # noqa: E402
 
+from ric_diffusion.architectures import sd15_components  # noqa: E402
+
 GOALS = {  # (figure, comparison, threshold): reported, never asserted
     "train_speedup": (">=", 1.5),
     "train_mfu": (">=", 0.35),
@@ -59,7 +61,7 @@ def sd_training(args: argparse.Namespace) -> dict[str, Any]:
 
 def train_variant(args: argparse.Namespace, res: int, b: int, checkpointing: bool, make: Any = None) -> dict[str, Any]:
     """The trainer's own step on cached tensors (and, without checkpointing, the recipe's encode + step)."""
-    comps = make() if make else dts.small_components(res) if args.tiny else dts.sd15_components()
+    comps = make() if make else dts.small_components(res) if args.tiny else sd15_components()
     tmp = Path(tempfile.mkdtemp())
     data, z = dts.make_data(tmp, 4 * b, res)
     trainer = dts.make_trainer(comps, z, tmp, b, args.device, args.precision, checkpointing)
@@ -114,7 +116,7 @@ def generation(args: argparse.Namespace) -> dict[str, Any]:
     from ric_diffusion.pipeline import RiCDiffusionPipeline
 
     res, steps, n = (64, 4, 2) if args.tiny else (512, 30, 4)
-    comps = dts.small_components(res) if args.tiny else dts.sd15_components()
+    comps = dts.small_components(res) if args.tiny else sd15_components()
     dtype = torch.float32 if args.device == "cpu" else torch.bfloat16
     for m in (comps.unet, comps.vae, comps.text_encoder):
         m.to(args.device, dtype)

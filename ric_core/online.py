@@ -217,7 +217,7 @@ class OnlineLoop:
     def shard_path(self, it: int, shard: int) -> Path:
         return self.dir / f"iter{it}" / f"shard{shard:05d}.jsonl"
 
-    def generate(self, it: int, state: dict[str, Any]) -> None:
+    def generate(self, it: int) -> None:
         prompts, targets, ids = self.plan(it)
         size, rank, world = self.cfg.shard_size, self.procs.process_index, self.procs.num_processes
         starts = list(range(0, len(ids), size))
@@ -336,7 +336,7 @@ class OnlineLoop:
         while state["iteration"] < self.cfg.iterations:
             it = state["iteration"]
             if state["phase"] == "generate":
-                self.generate(it, state)
+                self.generate(it)
                 self.procs.wait_for_everyone()  # every shard of the iteration is on disk
                 state["phase"] = "select"
                 self.save_state(state)

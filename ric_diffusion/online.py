@@ -47,7 +47,6 @@ class DiffusionPolicy:
             for sid, image in zip(sample_ids[start : start + bs], out.images, strict=True):
                 paths.append(str(folder / f"{sid}.png"))
                 image.save(paths[-1])
-        t.generated += len(paths)
         return paths
 
     def score(self, prompts: list[str], outputs: list[str]) -> np.ndarray:

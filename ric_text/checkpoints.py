@@ -48,9 +48,11 @@ def set_aside_incomplete(out: Path) -> list[Path]:
     return moved
 
 
-def resume_point(out: Path, resume: str | None, main_process: bool = True) -> Path | None:
-    """The checkpoint to resume from: ``latest`` = the newest complete one under ``out`` (None if there is
-    none); an explicit folder must be complete, whether or not ``out`` holds checkpoints.
+def resume_point(out: Path, resume: str | None, processes: Any = None) -> Path | None:
+    """The checkpoint every process resumes from: ``latest`` = the newest complete one under ``out`` (None if
+    there is none; the main process first sets aside what a kill cut short, the others wait for it); an
+    explicit folder must be complete, whether or not ``out`` holds checkpoints. ``processes``: accelerate's
+    ``PartialState`` (None: this process alone).
 
     Example:
         >>> import tempfile
@@ -68,8 +70,10 @@ def resume_point(out: Path, resume: str | None, main_process: bool = True) -> Pa
                 "readable trainer_state.json); pass a checkpoint-<step> folder or 'latest'"
             )
         return Path(resume)
-    if main_process:
+    if processes is None or processes.is_main_process:
         set_aside_incomplete(out)
+    if processes is not None:
+        processes.wait_for_everyone()  # before any rank looks for the newest checkpoint
     done = checkpoint_dirs(out, is_resumable)
     return done[-1] if done else None
 

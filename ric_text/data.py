@@ -143,5 +143,9 @@ def model_context(path: str, trust_remote_code: bool = False) -> int | None:
     """The model's context length from its config (max_position_embeddings, n_positions), if it states one."""
     from transformers import AutoConfig
 
-    cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return config_context(AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code))
+
+
+def config_context(cfg: Any) -> int | None:
+    """Tokens a model with this config reads at most (Llama-style or GPT-2-style field), if it states one."""
     return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)

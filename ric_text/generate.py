@@ -21,6 +21,7 @@ from ric_core.mapping import METHODS, resolve_targets
 from ric_core.stats import RewardStats
 from ric_runtime.config import console, from_dict
 from ric_text.config import TextConfig
+from ric_text.data import config_context
 from ric_text.formats import SUMMARY_MARKER, clean_response, is_degenerate, prompt_ids
 from ric_text.model import load_policy, load_tokenizer, read_ric_config, resolve_text_checkpoint
 
@@ -159,8 +160,7 @@ class TextGenerator:
     @property
     def context(self) -> int | None:
         """Tokens the model reads at most (its config's max_position_embeddings or n_positions), if stated."""
-        c = self.model.config
-        return getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", None)
+        return config_context(self.model.config)
 
     def check_length(self, prompt_tokens: int, max_new_tokens: int) -> None:
         """Refuse a prompt + response longer than the model reads (past it positions are out of range)."""

@@ -11,7 +11,7 @@ import numpy as np
 from rewards import reward_names, reward_set_from_config
 from ric_core.online import OfflineData, OnlineLoop
 from ric_runtime.io import atomic_write_folder
-from ric_text.checkpoints import resume_point, set_aside_incomplete, train_or_restore
+from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.generate import TextGenerator
 from ric_text.sft import encode_dataset, finite_guard, sft_config, write_ric_files
 
@@ -74,11 +74,7 @@ class TextPolicy:
         )
         from accelerate import PartialState
 
-        procs = PartialState()
-        if procs.is_main_process:
-            set_aside_incomplete(out)  # before any rank looks for the newest checkpoint
-        procs.wait_for_everyone()
-        train_or_restore(trainer, resume_point(out, "latest", main_process=False), steps)
+        train_or_restore(trainer, resume_point(out, "latest", PartialState()), steps)
 
     def save(self, path: Path) -> None:
         def write(d: Path) -> None:

@@ -22,7 +22,7 @@ from ric_eval.compute import compute_record
 from ric_runtime.checkpoints import CONFIG_FILE
 from ric_runtime.config import check_launch, console, parse_cli
 from ric_runtime.io import atomic_write_folder, atomic_write_json
-from ric_text.checkpoints import resume_point, set_aside_incomplete, train_or_restore
+from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples, model_context
 from ric_text.model import check_quantization, load_policy, load_tokenizer
@@ -99,13 +99,9 @@ def run(cfg: TextConfig) -> TextTrainResult:
 
 
 def agreed_resume_point(cfg: TextConfig, out: Path, state: Any, stats: RewardStats) -> Path | None:
-    """The checkpoint every process resumes from: the main process first sets aside folders a kill cut short and
-    completes our files in the chosen one (a kill between the Trainer's save and our callback)."""
-    where = cfg.train.resume or ("latest" if cfg.online.iterations else None)
-    if where == "latest" and state.is_main_process:
-        set_aside_incomplete(out)  # before any rank looks for the newest checkpoint
-    state.wait_for_everyone()
-    resume = resume_point(out, where, main_process=False)
+    """The checkpoint every process resumes from, with our files completed by the main process (a kill between
+    the Trainer's save and our callback leaves them out)."""
+    resume = resume_point(out, cfg.train.resume or ("latest" if cfg.online.iterations else None), state)
     if resume and state.is_main_process and not (resume / CONFIG_FILE).is_file():
         write_ric_files(resume, stats, cfg)
     state.wait_for_everyone()

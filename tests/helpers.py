@@ -204,3 +204,15 @@ def make_tiny_pickscore(path):
     proc = CLIPProcessor(CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32), build_clip_tokenizer())
     proc.save_pretrained(path)
     return path
+
+
+def assert_same_weights(a_dir, b_dir, rtol=1e-5, atol=1e-6):
+    """The LoRA and conditioner files of two diffusion checkpoints hold the same tensors (to tolerance)."""
+    import torch
+    from safetensors.torch import load_file
+
+    for name in ("pytorch_lora_weights.safetensors", "conditioner.safetensors"):
+        a, b = load_file(a_dir / name), load_file(b_dir / name)
+        assert a.keys() == b.keys(), name
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=rtol, atol=atol)

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import tiny_train_args
+from helpers import assert_same_weights, tiny_train_args
 
 from ric_core.mors import mors
 from ric_core.stats import RewardStats
@@ -134,9 +134,6 @@ def test_two_processes_give_the_one_process_buffer_and_adapter(tmp_path, tiny_sd
     """1 process x batch 4 and 2 processes x batch 2 see the same global batches and noise: the same offline
     adapter, the same generated samples (shard s on rank s mod 2), the same MORS survivors and fits. Then a
     SIGKILL of the run mid-generation and the same command again: the same buffer still."""
-    import torch
-    from safetensors.torch import load_file
-
     one = tmp_path / "one"
     main(tiny_train_args(tiny_sd_dir, image_folder, one, "train.batch_size=4", *TWO))
     two = tmp_path / "two"
@@ -145,10 +142,7 @@ def test_two_processes_give_the_one_process_buffer_and_adapter(tmp_path, tiny_sd
     want, got = read_jsonl(one / "online" / "buffer.jsonl"), read_jsonl(two / "online" / "buffer.jsonl")
     assert [(b["id"], b["prompt"], b["targets"]) for b in got] == [(b["id"], b["prompt"], b["targets"]) for b in want]
     np.testing.assert_allclose([b["raw"] for b in got], [b["raw"] for b in want], rtol=1e-4, atol=1e-4)
-    for name in ("pytorch_lora_weights.safetensors", "conditioner.safetensors"):
-        a, b = load_file(one / "checkpoint-6" / name), load_file(two / "checkpoint-6" / name)
-        for k in a:
-            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    assert_same_weights(one / "checkpoint-6", two / "checkpoint-6", rtol=1e-4, atol=1e-5)
     killed = tmp_path / "killed"
     args = tiny_train_args(tiny_sd_dir, image_folder, killed, "train.batch_size=2", *TWO)
     r = launch_two(args, {"RIC_ONLINE_KILL_AT": "generate:0:1"})  # rank 1, after its first shard

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_train_args, write_image_folder
+from helpers import assert_same_weights, tiny_train_args, write_image_folder
 from safetensors.torch import load_file
 
 from ric_core.mapping import map_preference
@@ -126,11 +126,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_sd_dir, image_folder):
     part = tmp_path / "part"
     main(tiny_train_args(tiny_sd_dir, image_folder, part, "train.max_steps=3"))
     main(tiny_train_args(tiny_sd_dir, image_folder, part, "train.max_steps=6", "train.resume=latest"))
-    for name in ("pytorch_lora_weights.safetensors", "conditioner.safetensors"):
-        a, b = load_file(full / "checkpoint-6" / name), load_file(part / "checkpoint-6" / name)
-        assert a.keys() == b.keys()
-        for k in a:
-            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert_same_weights(full / "checkpoint-6", part / "checkpoint-6")
     mid = load_file(part / "checkpoint-3" / "pytorch_lora_weights.safetensors")
     end = load_file(full / "checkpoint-6" / "pytorch_lora_weights.safetensors")
     assert any(not torch.allclose(mid[k], end[k]) for k in end)  # the resumed steps did move the weights

@@ -10,8 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_train_args
-from safetensors.torch import load_file
+from helpers import assert_same_weights, tiny_train_args
 
 from ric_diffusion.train import train
 
@@ -71,11 +70,7 @@ def test_resume_matches_uninterrupted(sdxl_run, tmp_path, tiny_sdxl_dir, image_f
     part = tmp_path / "part"
     train(tiny_train_args(tiny_sdxl_dir, image_folder, part, "train.max_steps=2"))
     train(tiny_train_args(tiny_sdxl_dir, image_folder, part, "train.resume=latest", "train.checkpoint_every=2"))
-    for name in ("pytorch_lora_weights.safetensors", "conditioner.safetensors"):
-        a, b = load_file(out / "checkpoint-4" / name), load_file(part / "checkpoint-4" / name)
-        assert a.keys() == b.keys()
-        for k in a:
-            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert_same_weights(out / "checkpoint-4", part / "checkpoint-4")
 
 
 def test_text_strategy_writes_the_tags_in_both_tokenizers(tmp_path, tiny_sdxl_dir, image_folder):

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> float:
     data, z = make_data(tmp, 4 * b, args.resolution)
     trainer = make_trainer(comps, z, tmp, b, args.device)
     t0 = time.perf_counter()
-    cache = build_cache(data, z, comps, trainer.conditioner, args.resolution, batch_size=b)
+    cache = build_cache(data.samples(), z, comps, trainer.conditioner, args.resolution, batch_size=b)
     cache_s = time.perf_counter() - t0
 
     def cached(step: int) -> None:
@@ -120,7 +120,12 @@ def main(argv: list[str] | None = None) -> float:
     def recipe(step: int) -> None:
         idx = [(step * b + j) % len(data) for j in range(b)]
         batch = build_cache(
-            RecordSet([data.records[i] for i in idx]), z[idx], comps, trainer.conditioner, args.resolution, batch_size=b
+            RecordSet([data.records[i] for i in idx]).samples(),
+            z[idx],
+            comps,
+            trainer.conditioner,
+            args.resolution,
+            batch_size=b,
         )
         trainer.fit(batch, trainer.step + 1, checkpoints=False)
 

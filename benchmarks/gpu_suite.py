@@ -65,13 +65,13 @@ def train_variant(args: argparse.Namespace, res: int, b: int, checkpointing: boo
     tmp = Path(tempfile.mkdtemp())
     data, z = dts.make_data(tmp, 4 * b, res)
     trainer = dts.make_trainer(comps, z, tmp, b, args.device, args.precision, checkpointing)
-    cache = dts.build_cache(data, z, comps, trainer.conditioner, res, batch_size=b)
+    cache = dts.build_cache(data.samples(), z, comps, trainer.conditioner, res, batch_size=b)
 
     def cached() -> None:
         trainer.fit(cache, trainer.step + 1, checkpoints=False)
 
     def recipe() -> None:
-        batch = dts.build_cache(data, z, comps, trainer.conditioner, res, batch_size=b)
+        batch = dts.build_cache(data.samples(), z, comps, trainer.conditioner, res, batch_size=b)
         trainer.fit(batch, trainer.step + 1, checkpoints=False)
 
     tag = "checkpointing" if checkpointing else "plain"

@@ -133,7 +133,7 @@ class OfflineData:
 class SingleProcess:
     """The process group of a one-process run (accelerate's ``PartialState`` has the same three members)."""
 
-    process_index, num_processes = 0, 1
+    process_index, num_processes, is_main_process = 0, 1, True
 
     def wait_for_everyone(self) -> None:
         pass

@@ -19,6 +19,15 @@ class DataConfig:
     split: str = "train"  # datasets only
     resolution: int = 512  # images are resized (shorter side) and center-cropped to this size
     max_samples: int | None = None  # keep the first N records (quick runs)
+    # Read the source as a stream (a `datasets` name or saved folder): memory bounded whatever its size.
+    # WebDataset tar shards (a .tar, a folder of them, or a glob like "shards/*.tar") always stream.
+    streaming: bool = False
+    # Relabelling and latent caching work in shards of this many samples, shard s on process s % N; a rerun
+    # skips finished shards. Changing it starts the scores and caches afresh (the old ones stay on disk).
+    shard_size: int = 1024
+    # A prompt list (.txt, one prompt per line) as data.source: the base model generates this many images
+    # per prompt (sharded over processes), the rewards score them, and that pool is the offline dataset.
+    images_per_prompt: int = 4
 
 
 @dataclass
@@ -121,6 +130,11 @@ class DiffusionConfig:
             raise ValueError("train.max_steps and train.batch_size must be >= 1")
         if not self.train.learning_rate > 0:
             raise ValueError(f"train.learning_rate must be > 0; got {self.train.learning_rate}")
+        if self.data.shard_size < 1 or self.data.images_per_prompt < 1:
+            raise ValueError(
+                f"data.shard_size and data.images_per_prompt must be >= 1; got {self.data.shard_size}, "
+                f"{self.data.images_per_prompt}"
+            )
         res = self.data.resolution
         if not (res >= 8 and res % 8 == 0):
             raise ValueError(f"data.resolution must be a multiple of 8 pixels (the VAE's factor); got {res}")

@@ -1,21 +1,29 @@
-"""Image-caption records from an imagefolder, a JSONL/CSV file, or a `datasets` dataset.
+"""Image-caption records from an imagefolder, a JSONL/CSV file, a `datasets` dataset, or a stream
+(`datasets` streaming, WebDataset tar shards) too large for memory.
 
 Records are light (a key, a caption, and where the image is); images open lazily so a corrupt or
-missing file costs one skipped sample, never the run.
+missing file costs one skipped sample, never the run. Both kinds of source hand the sharded stages
+(relabelling, latent caching) the same chunks: shard ``i // shard_size``, cut into chunks from the
+shard's start, so every process count sees the same batches.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from rewards.score_shards import Sample
 from ric_diffusion.config import DataConfig
+
+Chunks = Iterator[tuple[int, list[Sample]]]  # (shard, samples of one chunk), in dataset order
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,71 @@ class RecordSet:
             with Image.open(rec.path) as im:
                 im.load()
                 return to_rgb(im)
+        if self.dataset is None:
+            raise RuntimeError(f"{rec.key} came from a stream: read its image with chunks(), not open_image()")
         return to_rgb(self.dataset[rec.index][self.image_column])
 
     def subset(self, keep: Sequence[int]) -> RecordSet:
         return RecordSet([self.records[i] for i in keep], self.dataset, self.image_column)
+
+    def chunks(self, wanted: Callable[[int], bool], shard_size: int, chunk_size: int) -> Chunks:
+        """The records of the shards ``wanted`` accepts, as (shard, chunk) in order; nothing is opened yet."""
+        for shard in range(-(-len(self.records) // shard_size)):
+            if not wanted(shard):
+                continue
+            end = min(len(self.records), (shard + 1) * shard_size)
+            for start in range(shard * shard_size, end, chunk_size):
+                idx = range(start, min(end, start + chunk_size))
+                yield shard, [self._sample(i) for i in idx]
+
+    def samples(self) -> list[Sample]:
+        """Every record as a lazy Sample (nothing opened yet)."""
+        return [self._sample(i) for i in range(len(self.records))]
+
+    def _sample(self, i: int) -> Sample:
+        rec = self.records[i]
+        return Sample(i, rec.key, rec.caption, partial(self.open_image, rec))
+
+
+class RecordStream:
+    """A `datasets` IterableDataset read once, in order, with memory bounded by one chunk: images stay
+    encoded bytes until a process that owns their shard decodes them (``decode(False)``).
+
+    Example:
+        >>> stream = load_records(DataConfig(source="shards/", streaming=True))  # doctest: +SKIP
+        >>> next(stream.chunks(lambda s: True, 1024, 64))  # (0, [64 Samples])  # doctest: +SKIP
+    """
+
+    def __init__(self, dataset: Any, source: str, image_column: str, caption_column: str, max_samples: int | None):
+        self.dataset, self.source = dataset.decode(False), source
+        self.image_column, self.caption_column, self.max_samples = image_column, caption_column, max_samples
+
+    def chunks(self, wanted: Callable[[int], bool], shard_size: int, chunk_size: int) -> Chunks:
+        batch: list[Sample] = []
+        for i, row in enumerate(self.dataset):
+            if self.max_samples is not None and i >= self.max_samples:
+                break
+            shard = i // shard_size
+            if wanted(shard):  # others' shards are read past, never decoded
+                caption = str(row.get(self.caption_column) or "")
+                batch.append(Sample(i, f"{self.source}:{i}", caption, partial(decode_image, row[self.image_column])))
+            last_of_chunk = (i - shard * shard_size) % chunk_size == chunk_size - 1 or (i + 1) % shard_size == 0
+            if batch and last_of_chunk:
+                yield shard, batch
+                batch = []
+        if batch:
+            yield batch[0].index // shard_size, batch
+
+
+def decode_image(value: Any) -> Image.Image:
+    """An undecoded `datasets` image ({"bytes", "path"}) or a PIL image, as RGB (the library decodes)."""
+    if isinstance(value, Image.Image):
+        return to_rgb(value)
+    if not isinstance(value, dict):
+        raise ValueError(f"not an image: a {type(value).__name__}; set data.image_column to the image column")
+    import datasets
+
+    return to_rgb(datasets.Image().decode_example(value))
 
 
 MIN_SIDE = 8  # pixels: smaller images are skipped and reported, not scored (rewards need some area)
@@ -97,14 +166,17 @@ def _check_columns(rows: list[dict[str, Any]], cfg: DataConfig, where: str, imag
             )
 
 
-def load_records(cfg: DataConfig) -> RecordSet:
-    """Read the records described by ``cfg``; clear errors for an empty source or missing columns.
+def load_records(cfg: DataConfig) -> RecordSet | RecordStream:
+    """Read the records described by ``cfg`` (a stream for ``data.streaming`` or WebDataset tar shards);
+    clear errors for an empty source or missing columns.
 
     Example:
         >>> load_records(DataConfig(source="photos/"))  # doctest: +SKIP
     """
     if not cfg.source:
         raise ValueError("data.source is empty; give an image folder, a .jsonl/.csv file or a datasets name")
+    if tar_shards(cfg.source) or cfg.streaming:
+        return _load_stream(cfg)
     src = Path(cfg.source)
     if src.is_dir() and (src / "metadata.jsonl").exists():
         rows, base, where = _rows_from_file(src / "metadata.jsonl"), src, f"{src / 'metadata.jsonl'}"
@@ -142,3 +214,44 @@ def _load_hf_dataset(cfg: DataConfig) -> RecordSet:
     captions = ds.select_columns([cfg.caption_column])[:n][cfg.caption_column]
     records = [Record(key=f"{cfg.source}:{i}", caption=str(c or ""), index=i) for i, c in enumerate(captions)]
     return RecordSet(records, ds, image_col)
+
+
+IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "image")  # WebDataset image extensions, then the datasets name
+CAPTION_KEYS = ("txt", "caption", "text")
+
+
+def tar_shards(source: str) -> list[str]:
+    """WebDataset shards: a .tar file, a glob of them, or a folder holding them; [] for anything else."""
+    if any(c in source for c in "*?[") and source.endswith(".tar"):
+        return sorted(glob.glob(source))
+    src = Path(source)
+    if src.is_file() and src.suffix == ".tar":
+        return [str(src)]
+    return sorted(str(p) for p in src.glob("*.tar")) if src.is_dir() else []
+
+
+def _column(columns: Sequence[str], wanted: str, fallbacks: Sequence[str], what: str, where: str) -> str:
+    for c in (wanted, *fallbacks):
+        if c in columns:
+            return c
+    raise ValueError(f"{where} has no {what} column '{wanted}' (columns: {sorted(columns)}); set data.{what}_column")
+
+
+def _load_stream(cfg: DataConfig) -> RecordStream:
+    import datasets
+
+    shards = tar_shards(cfg.source)
+    if shards:  # `datasets` reads WebDataset tars itself: one sample per key, one column per extension
+        ds = datasets.load_dataset("webdataset", data_files={"train": shards}, split="train", streaming=True)
+    elif Path(cfg.source).is_dir() and any(
+        (Path(cfg.source) / f).exists() for f in ("dataset_info.json", "dataset_dict.json")
+    ):
+        ds = datasets.load_from_disk(cfg.source)
+        ds = (ds[cfg.split] if isinstance(ds, datasets.DatasetDict) else ds).to_iterable_dataset()
+    else:
+        ds = datasets.load_dataset(cfg.source, split=cfg.split, streaming=True)
+    columns = ds.column_names or list(next(iter(ds)))
+    where = f"stream {cfg.source}"
+    image = _column(columns, cfg.image_column, IMAGE_KEYS, "image", where)
+    caption = _column(columns, cfg.caption_column, CAPTION_KEYS, "caption", where)
+    return RecordStream(ds, cfg.source, image, caption, cfg.max_samples)

@@ -8,24 +8,27 @@ and std and sampled every step, so training sees the same distribution as the di
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torchvision import transforms
 from tqdm.auto import tqdm
 
+from rewards.score_shards import Sample, owner
 from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
-from ric_diffusion.data import RecordSet
+from ric_diffusion.data import RecordSet, RecordStream
 from ric_diffusion.models import Components
 from ric_diffusion.text_states import encode_texts, time_ids
+from ric_runtime.io import atomic_write_json, fingerprint
 
 
 @dataclass
@@ -62,18 +65,19 @@ class TrainCache:
 PER_ROW = ("latent_mean", "latent_std", "caption_index", "tagged_states", "rewards", "tagged_pooled", "time_ids")
 
 
-def concat_caches(a: TrainCache, b: TrainCache) -> TrainCache:
-    """Rows of ``a`` then ``b``; b's caption indices shift past a's caption table."""
-    if (a.tagged_states is None) != (b.tagged_states is None):
+def concat_caches(*caches: TrainCache) -> TrainCache:
+    """Rows of every cache in turn; each one's caption indices shift past the caption tables before it."""
+    if len({c.tagged_states is None for c in caches}) > 1:
         raise ValueError("cannot mix caches of the text and embed strategies")
 
     def cat(name: str) -> torch.Tensor | None:
-        x, y = getattr(a, name), getattr(b, name)
-        return None if x is None else torch.cat([x, y])
+        parts = [getattr(c, name) for c in caches]
+        return None if parts[0] is None else torch.cat(parts)
 
     joined = {k: cat(k) for k in (*PER_ROW, "caption_states", "caption_pooled")}
-    joined["caption_index"] = torch.cat([a.caption_index, b.caption_index + a.caption_states.shape[0]])
-    return TrainCache(**{**a.__dict__, **joined})
+    offsets = np.cumsum([0] + [c.caption_states.shape[0] for c in caches[:-1]])
+    joined["caption_index"] = torch.cat([c.caption_index + int(o) for c, o in zip(caches, offsets, strict=True)])
+    return TrainCache(**{**caches[0].__dict__, **joined})
 
 
 def image_transform(resolution: int) -> transforms.Compose:
@@ -86,10 +90,6 @@ def image_transform(resolution: int) -> transforms.Compose:
             transforms.Normalize([0.5], [0.5]),
         ]
     )
-
-
-def fingerprint(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @torch.no_grad()
@@ -106,23 +106,24 @@ def encode_images(comps: Components, pixels: torch.Tensor) -> tuple[torch.Tensor
 
 
 def build_cache(
-    records: RecordSet,
+    samples: Sequence[Sample],
     rewards_z: np.ndarray,
     comps: Components,
     conditioner: RewardConditioner,
     resolution: int,
     batch_size: int = 16,
 ) -> TrainCache:
-    """Compute latents and text states for ``records`` (all readable) with normalised rewards (N, K)."""
+    """Latents and text states of ``samples`` (all readable; images open batch by batch) with their
+    normalised rewards (N, K)."""
     tf = image_transform(resolution)
     means, stds, sizes = [], [], []
-    for start in tqdm(range(0, len(records), batch_size), desc="cache latents", unit="batch"):
-        images = [records.open_image(r) for r in records.records[start : start + batch_size]]
+    for start in tqdm(range(0, len(samples), batch_size), desc="cache latents", unit="batch", leave=False):
+        images = [s.load() for s in samples[start : start + batch_size]]
         sizes += [(im.height, im.width) for im in images]  # SDXL's original-size ids
         m, s = encode_images(comps, torch.stack([tf(im) for im in images]))
         means.append(m)
         stds.append(s)
-    captions = [r.caption for r in records.records]
+    captions = [s.caption for s in samples]
     unique = sorted(set(captions))
     position = {c: i for i, c in enumerate(unique)}
     caption_states, caption_pooled = _cpu(*encode_texts(comps, conditioner, unique))
@@ -151,11 +152,12 @@ def _cpu(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
     return tuple(None if t is None else t.float().cpu() for t in tensors)
 
 
-def save_cache(cache: TrainCache, path: str | os.PathLike) -> None:
+def save_cache(cache: TrainCache, path: str | os.PathLike, keys: Sequence[str] | None = None) -> None:
+    """Write atomically; ``keys`` (one per row) go into the file's metadata, to check the order on load."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(cache.tensors(), tmp)
+    save_file(cache.tensors(), tmp, metadata=None if keys is None else {"keys": json.dumps(list(keys))})
     os.replace(tmp, path)
 
 
@@ -164,16 +166,24 @@ def load_cache(path: str | os.PathLike) -> TrainCache:
     return TrainCache(**{k: t.get(k) for k in TrainCache.__dataclass_fields__})
 
 
+def cache_keys(path: str | os.PathLike) -> list[str]:
+    with safe_open(str(path), "pt") as f:
+        return json.loads((f.metadata() or {}).get("keys", "[]"))
+
+
 def cached_tensors(
     cfg: DiffusionConfig,
     acc: Any,
     comps: Components,
     conditioner: RewardConditioner,
+    source: RecordSet | RecordStream,
     records: RecordSet,
     z: np.ndarray,
 ) -> TrainCache:
-    """Build (main process) or load the latent/text cache for these records and rewards."""
+    """Build or load the latent/text cache of ``records`` (the readable ones of ``source``) with rewards z
+    (N, K): every process encodes its own shards into safetensors parts, then all load the parts."""
     cc = cfg.conditioning
+    keys = [r.key for r in records.records]
     key = fingerprint(
         {
             "model": cfg.model.pretrained,
@@ -181,13 +191,48 @@ def cached_tensors(
             "res": cfg.data.resolution,
             "strategy": cc.strategy,
             "tags": cc.tag_template,
-            "keys": [r.key for r in records.records],
+            "shard_size": cfg.data.shard_size,
+            "keys": keys,
             "captions": [r.caption for r in records.records],
             "z": np.round(z, 1).tolist() if cc.strategy == "text" else None,
         }
     )
-    path = Path(cfg.train.output_dir) / "cache" / f"train-{key}.safetensors"
-    if acc.is_main_process and not path.exists():
-        save_cache(build_cache(records, z, comps, conditioner, cfg.data.resolution, cfg.train.cache_batch_size), path)
+    folder = Path(cfg.train.output_dir) / "cache" / f"train-{key}"
+    if not (folder / "complete.json").exists():
+        row = {k: i for i, k in enumerate(keys)}
+        part = lambda s: folder / f"part-{s:05d}.safetensors"  # noqa: E731
+        wanted = lambda s: owner(s, acc.num_processes) == acc.process_index and not part(s).exists()  # noqa: E731
+        for shard, samples in _by_shard(source.chunks(wanted, cfg.data.shard_size, cfg.train.cache_batch_size)):
+            kept = [s for s in samples if s.key in row]  # unreadable images were skipped at relabelling
+            if kept:
+                built = build_cache(
+                    kept,
+                    z[[row[s.key] for s in kept]],
+                    comps,
+                    conditioner,
+                    cfg.data.resolution,
+                    cfg.train.cache_batch_size,
+                )
+                save_cache(built, part(shard), [s.key for s in kept])
+        acc.wait_for_everyone()
+    parts = sorted(folder.glob("part-?????.safetensors"))
+    if [k for p in parts for k in cache_keys(p)] != keys:
+        raise RuntimeError(f"the cache parts in {folder} do not hold the scored records in order; delete the folder")
+    if acc.is_main_process:
+        atomic_write_json(folder / "complete.json", {"rows": len(keys), "parts": len(parts)})
+    cache = concat_caches(*(load_cache(p) for p in parts))
     acc.wait_for_everyone()
-    return load_cache(path)
+    return cache
+
+
+def _by_shard(chunks: Iterator[tuple[int, list[Sample]]]) -> Iterator[tuple[int, list[Sample]]]:
+    """Chunks joined into whole shards (samples stay lazy: one shard's images are never all open)."""
+    shard, samples = None, []
+    for s, chunk in chunks:
+        if s != shard and samples:
+            yield shard, samples
+            samples = []
+        shard = s
+        samples += chunk
+    if samples:
+        yield shard, samples

@@ -73,7 +73,7 @@ class DiffusionPolicy:
             records = RecordSet([Record(key=s["output"], caption=s["prompt"], path=s["output"]) for s in new])
             z = np.array([s["rewards"] for s in new])
             fresh = build_cache(
-                records, z, t.comps, t.conditioner, self.cfg.data.resolution, self.cfg.train.cache_batch_size
+                records.samples(), z, t.comps, t.conditioner, self.cfg.data.resolution, self.cfg.train.cache_batch_size
             )
             cache = concat_caches(cache, fresh)
         t.reset_optimizer(learning_rate)

@@ -1,15 +1,17 @@
-"""Relabelling: score every training image with the configured rewards, cached by image key.
+"""Relabelling: score every training image with the configured rewards, on every process, shard by shard.
 
-Raw scores go to a parquet table (``rewards.score_cache.ScoreCache``: one row per image key, one column
-per reward) written atomically after every chunk, so a rerun or a resumed run never scores an image
-twice. Unreadable images are skipped and listed in a report, never a crash mid-run.
+Scores go to parquet parts under ``<output_dir>/relabel/scores-<fingerprint>/`` (``rewards.score_shards``):
+shard ``s`` is scored by process ``s % N`` into its own part, written atomically after every chunk, so a
+rerun (on any number of processes) never scores an image twice and the scores do not depend on N.
+Unreadable images are skipped and reported per shard, never a crash mid-run.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rewards import RewardSet, reward_names, reward_set_from_config
-from rewards.score_cache import ScoreCache
+from rewards.score_shards import ScoreShards, owner, score_shards
+from ric_core.online import SingleProcess, fault_point
 from ric_core.stats import RewardStats
 from ric_diffusion.config import DiffusionConfig
-from ric_diffusion.data import RecordSet, load_records
-from ric_runtime.io import atomic_write_json
+from ric_diffusion.data import Record, RecordSet, RecordStream, load_records
+from ric_runtime.io import atomic_write_json, fingerprint
 
 logger = logging.getLogger("ric_diffusion.relabel")
+CHUNK = 64  # images decoded and scored at once (the reward set batches them further by reward_batch_size)
 
 
 @dataclass
@@ -33,78 +37,124 @@ class RelabelReport:
     scored_now: int = 0
     from_cache: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"key", "reason"}
+    processes: int = 1
+    seconds: float = 0.0
+    images_per_s: float = 0.0  # scored now / wall seconds, all processes together
 
     def summary(self) -> str:
+        speed = f" ({self.images_per_s:.1f} img/s on {self.processes} processes)" if self.scored_now else ""
         return (
-            f"relabelled {self.total} records: {self.scored_now} scored now, {self.from_cache} from cache, "
+            f"relabelled {self.total} records: {self.scored_now} scored now{speed}, {self.from_cache} from cache, "
             f"{len(self.skipped)} skipped (unreadable or missing)"
         )
 
 
-def cached_scores(
-    records: RecordSet, names: tuple[str, ...], cache_path: str | os.PathLike
-) -> tuple[np.ndarray, list[int]]:
-    """Raw scores (M, K) of the records already in the cache, and their indices into ``records``."""
-    cache = ScoreCache(cache_path, names)
-    kept = [i for i, r in enumerate(records.records) if r.key in cache]
-    scores = np.stack([cache[records.records[i].key] for i in kept]) if kept else np.zeros((0, len(names)))
-    return scores.astype(np.float64), kept
+def score_store(cfg: DiffusionConfig) -> ScoreShards:
+    """Where this config's scores live: named after what fixes them (the data and the reward columns)."""
+    d, names = cfg.data, reward_names(cfg.rewards)
+    parts = {k: getattr(d, k) for k in ("source", "split", "max_samples", "image_column", "caption_column")}
+    key = fingerprint({**parts, "shard_size": d.shard_size, "rewards": names})
+    return ScoreShards(Path(cfg.train.output_dir) / "relabel" / f"scores-{key}", names)
 
 
 def relabel(
-    records: RecordSet, reward_set: RewardSet, cache_path: str | os.PathLike, chunk_size: int = 64
-) -> tuple[np.ndarray, list[int], RelabelReport]:
-    """Raw scores (M, K) for the M readable records, their indices into ``records``, and a report."""
-    cache = ScoreCache(cache_path, reward_set.names)
-    report = RelabelReport(total=len(records))
-    todo = [i for i, r in enumerate(records.records) if r.key not in cache]
-    report.from_cache = len(records) - len(todo)
-    bar = tqdm(total=len(todo), desc="relabel", unit="img", disable=len(todo) == 0)
-    for start in range(0, len(todo), chunk_size):
-        images, keys, prompts = [], [], []
-        for i in todo[start : start + chunk_size]:
-            rec = records.records[i]
-            try:
-                images.append(records.open_image(rec))
-            except (OSError, ValueError, SyntaxError) as e:
-                report.skipped.append({"key": rec.key, "reason": f"{type(e).__name__}: {e}"})
-                continue
-            keys.append(rec.key)
-            prompts.append(rec.caption)
-        if images:
-            cache.update(keys, reward_set(images=images, prompts=prompts).values)  # rewards take what they declare
-            report.scored_now += len(keys)
-        bar.update(len(todo[start : start + chunk_size]))
+    source: RecordSet | RecordStream,
+    make_reward_set: Callable[[], RewardSet],
+    store: ScoreShards,
+    shard_size: int,
+    processes: Any = None,
+    chunk_size: int = CHUNK,
+) -> dict[str, int]:
+    """Score this process's unfinished shards of ``source`` into ``store``; reward models load only when
+    there is something to score. Returns this process's counts {"scored", "from_part", "skipped"}."""
+    p = processes or SingleProcess()
+    wanted = lambda s: owner(s, p.num_processes) == p.process_index and not store.done(s)  # noqa: E731
+    rewards: list[RewardSet] = []
+    chunks = 0
+
+    def score(images: list[Any], samples: list[Any]) -> np.ndarray:
+        if not rewards:
+            rewards.append(make_reward_set())
+        return rewards[0](images=images, prompts=[s.caption for s in samples]).values  # (B, K)
+
+    def after_chunk(shard: int) -> None:
+        nonlocal chunks
+        chunks += 1
+        fault_point(f"relabel:{p.process_index}:{chunks}")  # crash tests: SIGKILL after that many chunks
+
+    bar = tqdm(desc=f"relabel (process {p.process_index})", unit="img", disable=not p.is_main_process)
+    counts = score_shards(source.chunks(wanted, shard_size, chunk_size), score, store, bar.update, after_chunk)
     bar.close()
-    scores, kept = cached_scores(records, reward_set.names, cache_path)
-    return scores, kept, report
+    return counts
 
 
-def write_report(report: RelabelReport, path: str | os.PathLike) -> None:
+def write_report(report: RelabelReport, path: str | Path) -> None:
     atomic_write_json(path, {"summary": report.summary(), **report.__dict__})
 
 
-def prepare_offline_data(cfg: DiffusionConfig, acc: Any) -> tuple[RecordSet, np.ndarray, RewardStats]:
-    """Records, raw scores (N, K) of the readable ones and statistics; relabelling on the main process."""
+def _all_counts(acc: Any, counts: dict[str, int]) -> dict[str, int]:
+    """This run's counts summed over processes."""
+    if acc.num_processes == 1:
+        return counts
+    from accelerate.utils import gather_object
+
+    every = gather_object([counts])
+    return {k: sum(c[k] for c in every) for k in counts}
+
+
+def kept_records(source: RecordSet | RecordStream, keys: list[str], captions: list[str], index: list[int]) -> RecordSet:
+    """The scored records in dataset order: the source's own for a list, (key, caption) for a stream."""
+    if isinstance(source, RecordSet):
+        return source.subset(index)
+    return RecordSet([Record(key=k, caption=c, index=i) for k, c, i in zip(keys, captions, index, strict=True)])
+
+
+def prepare_offline_data(
+    cfg: DiffusionConfig, acc: Any
+) -> tuple[RecordSet | RecordStream, RecordSet, np.ndarray, RewardStats]:
+    """The source, its readable records, their raw scores (N, K) and statistics; every process relabels
+    its own shards (reward models on its own device), then the main process computes the statistics."""
     out = Path(cfg.train.output_dir)
-    records = load_records(cfg.data)
-    score_cache = out / "relabel" / "scores.parquet"
+    source = load_records(cfg.data)
+    store = score_store(cfg)
+    complete = store.folder / "complete.json"  # a finished relabelling is not even read past again
+    start = time.monotonic()
+    counts = {"scored": 0, "from_part": 0, "skipped": 0}
+    if not complete.exists():
+        counts = relabel(
+            source,
+            lambda: reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size),
+            store,
+            cfg.data.shard_size,
+            acc,
+        )
+        gc.collect()  # frees the reward models (a shared CLIP backbone goes with its last reward)
+        acc.wait_for_everyone()
+    counts = _all_counts(acc, counts)
+    keys, captions, raw, index = store.load()
     if acc.is_main_process:
-        reward_set = reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size)
-        raw, kept, report = relabel(records, reward_set, score_cache)
+        skipped = [s for r in store.reports() for s in r.get("skipped", [])]
+        seconds = time.monotonic() - start
+        report = RelabelReport(
+            total=len(keys) + len(skipped),
+            scored_now=counts["scored"],
+            from_cache=len(keys) - counts["scored"],
+            skipped=skipped,
+            processes=acc.num_processes,
+            seconds=round(seconds, 3),
+            images_per_s=round(counts["scored"] / seconds, 2) if counts["scored"] else 0.0,
+        )
+        atomic_write_json(complete, {"samples": report.total, "scored": len(keys)})
         write_report(report, out / "relabel" / "report.json")
         logger.warning(report.summary())
         for s in report.skipped:
             logger.warning("skipped %s: %s", s["key"], s["reason"])
-        unconditioned = cfg.conditioning.strategy == "none"  # trains on no reward: normalises nothing
-        stats = RewardStats.from_scores(raw, reward_set.names, constant_ok=unconditioned)
-        stats.save(out / "relabel" / "reward_stats.json")
-        del reward_set  # frees the reward models (a shared CLIP backbone goes with its last reward)
-        gc.collect()
+        if keys:
+            unconditioned = cfg.conditioning.strategy == "none"  # trains on no reward: normalises nothing
+            stats = RewardStats.from_scores(raw, store.names, constant_ok=unconditioned)
+            stats.save(out / "relabel" / "reward_stats.json")
     acc.wait_for_everyone()
-    if not acc.is_main_process:  # everything is cached now: read it back, no reward model needed
-        raw, kept = cached_scores(records, reward_names(cfg.rewards), score_cache)
-    stats = RewardStats.load(out / "relabel" / "reward_stats.json")
-    if len(kept) == 0:
+    if not keys:
         raise ValueError(f"no readable image in {cfg.data.source}; see {out / 'relabel' / 'report.json'}")
-    return records.subset(kept), raw, stats
+    stats = RewardStats.load(out / "relabel" / "reward_stats.json")
+    return source, kept_records(source, keys, captions, index), raw, stats

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewards.score_cache import ScoreCache
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.config import DiffusionConfig
+from ric_diffusion.relabel import score_store
 from ric_diffusion.train import parse_args as parse_train_args
 from ric_diffusion.train import train
 from ric_eval.sweep import parse_preferences
@@ -120,8 +120,9 @@ def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, q
         shutil.copy2(pool / "images" / rows[i]["file_name"], data / rows[i]["file_name"])
     (data / "metadata.jsonl").write_text("".join(json.dumps(rows[i]) + "\n" for i in keep))
     # the pool is scored already: seed the run's relabel cache, so training scores no image twice
-    cache = ScoreCache(out / "relabel" / "scores.parquet", tuple(names))
-    cache.update([str((data / rows[i]["file_name"]).resolve()) for i in keep], raw[keep])
+    run_cfg = parse_train_args([*overrides, f"data.source={data}", f"train.output_dir={out}"])
+    samples = [(j, str((data / rows[i]["file_name"]).resolve()), rows[i]["text"]) for j, i in enumerate(keep)]
+    score_store(run_cfg).write_all(samples, raw[keep], run_cfg.data.shard_size)
     meta = {
         "preference": [float(w) for w in preference],
         "method": "reward-filtered SFT (MORLHF-style, not RL)",

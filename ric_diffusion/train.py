@@ -41,6 +41,7 @@ from ric_diffusion.hardware import check_accelerators, frozen_dtype, precision
 from ric_diffusion.latent_cache import TrainCache, cached_tensors
 from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
 from ric_diffusion.objective import conditioning_rows, diffusion_target
+from ric_diffusion.prompt_pool import is_prompt_list, prompt_pool
 from ric_diffusion.relabel import prepare_offline_data
 from ric_eval.compute import compute_record
 from ric_runtime.checkpoints import CONFIG_FILE
@@ -333,11 +334,12 @@ def run(cfg: DiffusionConfig) -> TrainResult:
     if acc.mixed_precision == "fp16" and acc.device.type == "cpu":
         logger.warning("mixed precision fp16 does nothing on a CPU: this run trains in fp32 (bf16 works on CPUs)")
     check_accelerators(tc)
-    set_seed(tc.seed)  # LoRA and conditioner initialisation
     comps = load_components(cfg.model)
-    records, raw, stats = prepare_offline_data(cfg, acc)
+    data_cfg = prompt_pool(cfg, comps, acc) if is_prompt_list(cfg.data.source) else cfg  # reads the pool
+    source, records, raw, stats = prepare_offline_data(data_cfg, acc)
+    set_seed(tc.seed)  # LoRA and conditioner initialisation (whether or not a pool was generated first)
     trainer = DiffusionTrainer(cfg, acc, comps, stats)
-    cache = cached_tensors(cfg, acc, comps, trainer.conditioner, records, stats.normalize(raw))
+    cache = cached_tensors(data_cfg, acc, comps, trainer.conditioner, source, records, stats.normalize(raw))
     if tc.report_to != "none":
         acc.init_trackers("ric_diffusion", config={k: str(v) for k, v in to_dict(cfg).items()})
     resume = tc.resume or ("latest" if cfg.online.iterations else None)  # online runs always continue

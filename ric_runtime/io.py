@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -102,3 +103,13 @@ def read_prompts(
     if not prompts:
         raise ValueError(f"{path}: no prompts; write one prompt per line (lines starting with # are comments)")
     return prompts
+
+
+def fingerprint(parts: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-able dict: names a cache folder after what it was built from.
+
+    Example:
+        >>> fingerprint({"a": 1}) == fingerprint({"a": 1}) != fingerprint({"a": 2})
+        True
+    """
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]

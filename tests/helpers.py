@@ -216,3 +216,18 @@ def assert_same_weights(a_dir, b_dir, rtol=1e-5, atol=1e-6):
         assert a.keys() == b.keys(), name
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=rtol, atol=atol)
+
+
+def launch_two(args, env_extra=None, timeout=600, script=None):
+    """``accelerate launch`` of the diffusion trainer (or of ``script`` with the trainer's arguments) on 2 CPU
+    processes (gloo); returns the finished ``subprocess.CompletedProcess``."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd += [str(script)] if script else ["-m", "ric_diffusion.train"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {k: v for k, v in env.items() if k != "RIC_ONLINE_KILL_AT"} | (env_extra or {})
+    return subprocess.run([*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)

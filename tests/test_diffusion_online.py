@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import assert_same_weights, tiny_train_args
+from helpers import assert_same_weights, launch_two, tiny_train_args
 
 from ric_core.mors import mors
 from ric_core.stats import RewardStats
@@ -114,15 +114,6 @@ def test_stats_must_match_the_rewards(tmp_path, tiny_sd_dir, image_folder, clean
                 "rewards=[jpeg_compressibility, toy_brightness]",
             )
         )
-
-
-def launch_two(args, env_extra=None, timeout=600):
-    """``accelerate launch`` of the diffusion trainer on 2 CPU processes (gloo)."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ric_diffusion.train"]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    env = {k: v for k, v in env.items() if k != "RIC_ONLINE_KILL_AT"} | (env_extra or {})
-    return subprocess.run([*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 TWO = ["online.iterations=1", "online.num_samples=8", "online.shard_size=2", "online.steps=2"]

@@ -18,6 +18,11 @@ class TextDataConfig:
     min_tokens: int = 8  # length filter on prompt and response, in policy tokens (the paper: 8..512)
     max_tokens: int = 512
     max_samples: int | None = None
+    # Relabelling works in shards of this many samples, shard s on process s % N; a rerun skips finished ones.
+    shard_size: int = 4096
+    # A prompt list (.txt, one prompt per line) as data.source: the base model samples this many responses per
+    # prompt (sharded over processes), the rewards score them, and those pairs are the offline dataset.
+    responses_per_prompt: int = 4
 
 
 @dataclass
@@ -108,6 +113,11 @@ class TextConfig:
             )
         if not self.train.learning_rate > 0:
             raise ValueError(f"train.learning_rate must be > 0; got {self.train.learning_rate}")
+        if self.data.shard_size < 1 or self.data.responses_per_prompt < 1:
+            raise ValueError(
+                f"data.shard_size and data.responses_per_prompt must be >= 1; got {self.data.shard_size}, "
+                f"{self.data.responses_per_prompt}"
+            )
         g = self.generation
         if not (g.temperature >= 0 and 0 < g.top_p <= 1 and g.max_new_tokens >= 1 and g.batch_size >= 1):
             raise ValueError(

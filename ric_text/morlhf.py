@@ -103,7 +103,9 @@ def train_preference(cfg: TextConfig, preference: np.ndarray, out: Path, steps: 
     samples = load_samples(cfg.data.source, cfg.data.kind, cfg.data.split, cfg.data.max_samples, cfg.data.name)
     samples = filter_by_length(samples, tok, cfg.data.min_tokens, cfg.data.max_tokens)
     names = reward_names(cfg.rewards)
-    raw = relabel_text(samples, lambda: reward_set_from_config(cfg.rewards), out / "relabel" / "scores.parquet", names)
+    raw = relabel_text(
+        samples, lambda: reward_set_from_config(cfg.rewards), out / "relabel", names, cfg.data.shard_size
+    )
     stats = RewardStats.from_scores(raw, names)  # the same normalisation RiC's tags use
     untagged = dataclasses.replace(cfg, prompt=dataclasses.replace(cfg.prompt, use_tags=False))
     prompts = [tagged_prompt(p, [], cfg.prompt.format, "") for p in dict.fromkeys(samples.prompts)]

@@ -26,6 +26,7 @@ from ric_text.checkpoints import resume_point, train_or_restore
 from ric_text.config import TextConfig
 from ric_text.data import TextSamples, filter_by_length, load_samples, model_context
 from ric_text.model import check_quantization, load_policy, load_tokenizer
+from ric_text.prompt_pool import is_prompt_list, prompt_samples
 from ric_text.relabel import relabel_stage
 from ric_text.sft import encode_dataset, finite_guard, lora_config, ric_files_callback, sft_config, write_ric_files
 
@@ -54,7 +55,7 @@ def run(cfg: TextConfig) -> TextTrainResult:
     check_launch(state.num_processes)  # before hours of relabelling
     check_quantization(cfg.model)
     tok = load_tokenizer(cfg.model.pretrained, cfg.model.trust_remote_code)
-    samples = training_samples(cfg, tok)
+    samples = training_samples(cfg, tok, state)
     raw, stats = relabel_stage(cfg, samples, state)
     dataset = encode_dataset(tok, samples.prompts, samples.responses, stats.normalize(raw), cfg)
     args = sft_config(cfg, out, tc.max_steps, tc.learning_rate, tc.lr_scheduler, tc.seed, save=True)
@@ -108,9 +109,13 @@ def agreed_resume_point(cfg: TextConfig, out: Path, state: Any, stats: RewardSta
     return resume
 
 
-def training_samples(cfg: TextConfig, tok: Any) -> TextSamples:
-    """The data's samples within the length bounds; none left is a clear error."""
-    samples = load_samples(cfg.data.source, cfg.data.kind, cfg.data.split, cfg.data.max_samples, cfg.data.name)
+def training_samples(cfg: TextConfig, tok: Any, state: Any) -> TextSamples:
+    """The data's samples (a prompt list's sampled from the base model first) within the length bounds; none
+    left is a clear error."""
+    if is_prompt_list(cfg.data.source):
+        samples = prompt_samples(cfg, tok, state)
+    else:
+        samples = load_samples(cfg.data.source, cfg.data.kind, cfg.data.split, cfg.data.max_samples, cfg.data.name)
     context = model_context(cfg.model.pretrained, cfg.model.trust_remote_code)
     samples = filter_by_length(samples, tok, cfg.data.min_tokens, cfg.data.max_tokens, context)
     if len(samples) == 0:

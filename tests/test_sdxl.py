@@ -26,7 +26,7 @@ def test_the_cache_holds_pooled_embeddings_and_size_ids(sdxl_run, image_folder):
 
     out, result = sdxl_run
     assert result.comps.is_sdxl and result.comps.text_dim == 64 and np.isfinite(result.losses).all()
-    cache = load_cache(next((out / "cache").glob("train-*.safetensors")))
+    cache = load_cache(next((out / "cache").glob("train-*/part-*.safetensors")))
     n, u = len(cache), cache.caption_states.shape[0]
     assert cache.caption_states.shape == (u, 77, 64) and cache.caption_pooled.shape == (u, 32)
     assert cache.empty_pooled.shape == (1, 32) and cache.time_ids.shape == (n, 6)

@@ -223,7 +223,10 @@ CAPTION_KEYS = ("txt", "caption", "text")
 def tar_shards(source: str) -> list[str]:
     """WebDataset shards: a .tar file, a glob of them, or a folder holding them; [] for anything else."""
     if any(c in source for c in "*?[") and source.endswith(".tar"):
-        return sorted(glob.glob(source))
+        found = sorted(glob.glob(source))
+        if not found:
+            raise ValueError(f"no tar file matches data.source={source}; check the pattern and the folder")
+        return found
     src = Path(source)
     if src.is_file() and src.suffix == ".tar":
         return [str(src)]

@@ -1,6 +1,6 @@
 """Relabelling at scale, measured side by side in one run:
 
-    python benchmarks/relabel_scale.py --images 512 --stream-sizes 2000 20000 --out docs/relabel-scale.md
+    python benchmarks/relabel_scale.py --images 4096 --stream-sizes 2000 20000 --out docs/relabel-scale.md
 
 1. Speed: ``--images`` generated 64 px images relabelled (``jpeg_compressibility`` + ``toy_colorfulness``: real
    JPEG encodes, no model weights) by 1 process and by ``accelerate launch`` on 2 processes (gloo), alternated
@@ -106,7 +106,7 @@ def launch(source: Path, out: Path, processes: int, shard_size: int) -> dict:
 
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=512)
+    ap.add_argument("--images", type=int, default=4096)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--stream-sizes", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--shard-size", type=int, default=64)

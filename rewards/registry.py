@@ -94,6 +94,9 @@ def _register_builtins() -> None:
         ("toy_length", "toy", "TextLength", "toy: words in the response"),
         ("toy_brevity", "toy", "NegativeTextLength", "toy: minus words in the response"),
         ("toy_sentiment", "toy", "ToySentiment", "toy: positive minus negative lexicon words"),
+        ("toy_praise", "toy_reviews", "ToyPraise", "toy: distinct praise words in distinct well-formed sentences"),
+        ("toy_on_topic", "toy_reviews", "ToyOnTopic", "toy: +1 naming the asked product only, -1 another"),
+        ("toy_concise", "toy_reviews", "ToyConcise", "toy: minus the words of a well-formed review"),
         ("armorm", "multi_objective_rm", "MultiObjectiveRM", "ArmoRM-Llama3-8B: 19 objectives from one pass"),
     ]
     for name, module, cls, desc in text:

@@ -15,20 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-PRODUCTS = [
-    "kettle",
-    "lamp",
-    "backpack",
-    "blender",
-    "chair",
-    "toaster",
-    "jacket",
-    "keyboard",
-    "umbrella",
-    "headphones",
-    "desk",
-    "mug",
-]
+from rewards.toy_reviews import REVIEW_PRODUCTS
+
+PRODUCTS = list(REVIEW_PRODUCTS)  # the products toy_on_topic knows
 HELD_OUT = ["umbrella", "headphones", "desk", "mug"]  # never in the RiC fine-tune; seen in pre-training
 POSITIVE = [
     "I love this {p}.",

@@ -1,0 +1,70 @@
+"""The review rewards against the degenerate outputs an optimiser finds first (issue: GRPO learned
+"superb superb superb ..." against toy_sentiment): every one scores below a real review, for every reward."""
+
+import re
+
+import numpy as np
+import pytest
+
+from rewards import get_reward
+from ric_demo.text_world import NEUTRAL, POSITIVE, PRODUCTS, make_reviews, prompt_for
+
+PROMPT = prompt_for("kettle")
+REVIEW = "I love this kettle. The build is superb. It arrived on Tuesday."
+DEGENERATE = {
+    "blank": "",
+    "whitespace": "   \n ",
+    "noise": "xq zzv 8#@! pl0 ..., qqq",
+    "flat": "the the the the the the the the",
+    "one word repeated": "superb " * 20,
+    "sentence repeated": "The build is superb. " * 6,
+    "praise words listed": "Superb great love excellent fantastic beautiful sturdy.",
+    "fragments": "Superb. Great. Love. Excellent.",
+    "truncated": "I love this kettle. The build is su",
+    "no full stop": "I love this kettle and the build is superb",
+    "another product": "I love this backpack. The build is superb. It arrived on Tuesday.",
+    "punctuation only": ". . . . .",
+}
+REWARDS = ["toy_praise", "toy_on_topic", "toy_concise"]
+
+
+def scores(name, texts):
+    return get_reward(name)(prompts=[PROMPT] * len(texts), completions=texts)
+
+
+@pytest.mark.parametrize("name", REWARDS)
+def test_every_degenerate_output_scores_below_a_real_review(name):
+    reference = scores(name, [REVIEW])[0]
+    got = dict(zip(DEGENERATE, scores(name, list(DEGENERATE.values())), strict=True))
+    if name != "toy_on_topic":  # naming another product is toy_on_topic's concern alone
+        got.pop("another product")
+    beaten = {k: v for k, v in got.items() if v >= reference}
+    assert not beaten, f"{name}: {beaten} reach the real review's {reference}"
+
+
+def test_the_world_reviews_are_well_formed_and_scored_as_written():
+    rows = make_reviews(200, np.random.default_rng(0), PRODUCTS)
+    texts, prompts = [r["response"] for r in rows], [r["prompt"] for r in rows]
+    product = [re.search(r"review of the (\w+)", p).group(1) for p in prompts]
+    concise = get_reward("toy_concise")(prompts=prompts, completions=texts)
+    assert (concise > -60).all()  # every review of the world is well-formed (and above the malformed floor)
+    on_topic = get_reward("toy_on_topic")(prompts=prompts, completions=texts)
+    names_it = np.array([p in t for p, t in zip(product, texts, strict=True)], dtype=float)
+    np.testing.assert_array_equal(on_topic, names_it)  # reviews of neutral sentences only name nothing: 0
+    praising = [sum(s.format(p=p) in t for s in POSITIVE) for p, t in zip(product, texts, strict=True)]
+    praise = get_reward("toy_praise")(prompts=prompts, completions=texts)
+    assert np.corrcoef(praise, praising)[0, 1] > 0.9  # more praising sentences, more praise
+    assert all(get_reward("toy_concise")(prompts=[PROMPT], completions=[s])[0] > -60 for s in NEUTRAL)
+
+
+def test_more_distinct_praise_scores_higher_and_negative_words_cost():
+    praise = get_reward("toy_praise")
+    got = praise(
+        prompts=[PROMPT] * 3,
+        completions=[
+            "I love this kettle.",
+            "I love this kettle. The design is beautiful. It feels sturdy.",
+            "I love this kettle. The lid is flimsy.",
+        ],
+    )
+    assert got[1] > got[0] > got[2]

@@ -25,9 +25,10 @@ its prompt).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -130,6 +131,10 @@ class MappingSettings:
     mapping: str = "linf"  # linf | l2 | linear | lp | quantile | quantile_linear (module docstring)
     mapping_p: float | None = None  # the p of "lp" (>= 1)
     quantile_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])  # the quantile rules' level range
+    # The (low, high) the non-quantile rules map onto, per reward (``target_bounds``): "data" (training min/max),
+    # "quantile" (the training quantiles at quantile_levels), "reference" (min/max of 50,000 standard-normal
+    # draws per reward, as the paper's released evaluation), or fixed values [low, high] / [[l1, h1], ...].
+    target_range: Any = "data"
 
     def validate(self) -> None:
         """Raise at config load time what would otherwise fail at the first generation."""
@@ -138,6 +143,7 @@ class MappingSettings:
         if self.mapping == "lp" and (self.mapping_p is None or not self.mapping_p >= 1):
             raise ValueError(f"inference.mapping=lp needs inference.mapping_p >= 1; got {self.mapping_p}")
         check_levels(self.quantile_levels)
+        check_target_range(self.target_range)
 
 
 def map_preference(
@@ -195,6 +201,80 @@ def project_to_feasible(targets: np.ndarray | Sequence[float], feasible: np.ndar
     return pts[np.argmin(((pts - t) ** 2).sum(axis=1))].copy()
 
 
+RANGES = ("data", "quantile", "reference")
+REFERENCE_DRAWS = 50_000
+
+
+class OutOfSupportWarning(UserWarning):
+    """A target asks for a reward no training sample reached: the model extrapolates."""
+
+
+def check_target_range(target_range: Any) -> None:
+    """Validate ``inference.target_range``: one of RANGES, [low, high], or one [low, high] per reward.
+
+    Example:
+        >>> check_target_range([[-1, 1], [0, 2]])
+    """
+    if isinstance(target_range, str):
+        if target_range not in RANGES:
+            raise ValueError(
+                f"inference.target_range must be one of {', '.join(RANGES)}, [low, high] or [[low, high], ...] "
+                f"(one pair per reward); got {target_range!r}"
+            )
+        return
+    try:
+        pairs = np.asarray(target_range, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise ValueError(f"inference.target_range: expected [low, high] numbers; got {target_range!r}") from None
+    if not np.all(np.isfinite(pairs)) or np.any(pairs[:, 1] < pairs[:, 0]):
+        raise ValueError(f"inference.target_range: each pair needs finite low <= high; got {target_range!r}")
+
+
+def target_bounds(
+    stats: RewardStats, target_range: Any = "data", levels: Sequence[float] = (0.0, 1.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high), each (K,), in normalised units, of a ``target_range`` setting (``MappingSettings``).
+
+    Example:
+        >>> from ric_core.stats import RewardStats
+        >>> s = RewardStats.from_scores([[0.0, 0.0], [1.0, 2.0], [2.0, 1.0]], ["a", "b"])
+        >>> [np.round(b, 2).tolist() for b in target_bounds(s, "reference")]
+        [[-4.02, -4.49], [4.73, 4.08]]
+    """
+    check_target_range(target_range)
+    k = stats.num_rewards
+    if target_range == "data":
+        return np.asarray(stats.z_min, dtype=np.float64), np.asarray(stats.z_max, dtype=np.float64)
+    if target_range == "quantile":
+        lo, hi = check_levels(levels)
+        return stats.z_quantile(np.full(k, lo)), stats.z_quantile(np.full(k, hi))
+    if target_range == "reference":  # fixed draws: the same range for every run and machine
+        draws = np.random.default_rng(0).standard_normal((REFERENCE_DRAWS, k))
+        return draws.min(axis=0), draws.max(axis=0)
+    pairs = np.asarray(target_range, dtype=np.float64).reshape(-1, 2)
+    if pairs.shape[0] not in (1, k):
+        raise ValueError(f"inference.target_range has {pairs.shape[0]} pairs for {k} rewards; give 1 or {k}")
+    pairs = np.broadcast_to(pairs, (k, 2))
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def warn_out_of_support(stats: RewardStats, z: np.ndarray, tolerance: float = 0.051) -> None:
+    """Warn (``OutOfSupportWarning``) when a target leaves the training data's range [z_min, z_max] by more
+    than the tags' rounding (0.05)."""
+    lo, hi = np.asarray(stats.z_min), np.asarray(stats.z_max)
+    rows = np.atleast_2d(z)
+    out = (rows < lo - tolerance) | (rows > hi + tolerance)
+    if out.any():
+        names = [stats.names[i] for i in np.flatnonzero(out.any(axis=0))]
+        warnings.warn(
+            f"target rewards {np.round(rows[out.any(axis=1)][0], 2).tolist()} leave the training data's range for "
+            f"{', '.join(names)} (z from {np.round(lo, 2).tolist()} to {np.round(hi, 2).tolist()}): no training "
+            "sample had them, so the model extrapolates; expect weaker steering and quality",
+            OutOfSupportWarning,
+            stacklevel=3,
+        )
+
+
 def resolve_targets(
     stats: RewardStats,
     preference: Sequence[float] | None = None,
@@ -202,10 +282,12 @@ def resolve_targets(
     method: str = "linf",
     p: float | None = None,
     levels: Sequence[float] = (0.0, 1.0),
+    target_range: Any = "data",
 ) -> np.ndarray:
     """Targets for generation: explicit normalised ``rewards`` ((K,) or (B, K), rounded like the tags),
-    or ``preference`` mapped with the statistics' range (``levels``: see ``map_preference``). Exactly one
-    must be given.
+    or ``preference`` mapped onto ``target_bounds(stats, target_range, levels)`` (the quantile rules read
+    ``levels``: see ``map_preference``). Exactly one must be given. Targets outside the training data's
+    range raise an ``OutOfSupportWarning``.
 
     Example:
         >>> from ric_core.stats import RewardStats
@@ -220,5 +302,9 @@ def resolve_targets(
         z = np.asarray(rewards, dtype=np.float64)
         if z.shape[-1:] != (k,) or z.ndim > 2 or not np.all(np.isfinite(z)):
             raise ValueError(f"rewards must be {k} finite normalised values ({list(stats.names)}); got {rewards}")
-        return np.round(z, 1) + 0.0
-    return map_preference(preference, method=method, p=p, stats=stats, levels=levels)
+        z = np.round(z, 1) + 0.0
+    else:
+        low, high = (None, None) if method.startswith("quantile") else target_bounds(stats, target_range, levels)
+        z = map_preference(preference, method=method, p=p, stats=stats, levels=levels, low=low, high=high)
+    warn_out_of_support(stats, z)
+    return z

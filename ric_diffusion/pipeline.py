@@ -184,7 +184,13 @@ class RiCDiffusionPipeline:
         through the mapping."""
         inf = self.config.inference
         return resolve_targets(
-            self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p, inf.quantile_levels
+            self.stats,
+            preference,
+            rewards,
+            mapping or inf.mapping,
+            inf.mapping_p,
+            inf.quantile_levels,
+            inf.target_range,
         )
 
     @torch.no_grad()

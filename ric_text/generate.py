@@ -97,7 +97,15 @@ class TextGenerator:
         if not self.cfg.prompt.use_tags:
             return np.zeros((n, 0))
         inf = self.cfg.inference
-        z = resolve_targets(self.stats, preference, rewards, mapping or inf.mapping, inf.mapping_p, inf.quantile_levels)
+        z = resolve_targets(
+            self.stats,
+            preference,
+            rewards,
+            mapping or inf.mapping,
+            inf.mapping_p,
+            inf.quantile_levels,
+            inf.target_range,
+        )
         if z.ndim == 2 and z.shape[0] not in (1, n):
             raise ValueError(f"got {z.shape[0]} rows of rewards for {n} prompts; give one row per prompt")
         return np.broadcast_to(z, (n, self.stats.num_rewards)).copy()

@@ -35,6 +35,8 @@ CASES: list[Case] = [
     train_d("train.batch_size=0", words=w("train.batch_size")),
     train_d("train.mixed_precision=fp8", words=w("train.mixed_precision")),
     train_d("inference.mapping=bogus", words=w("inference.mapping")),
+    train_d("inference.target_range=bogus", words=w("inference.target_range", "reference")),
+    train_d("inference.target_range=[2, 1]", words=w("inference.target_range", "low <= high")),
     train_d("online.mors_rule=most", words=w("online.mors_rule")),
     train_d("online.quantile=1.5", words=w("online.quantile")),
     train_d("online.iterations=-1", words=w("online.iterations")),

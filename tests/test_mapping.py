@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -194,3 +196,43 @@ def test_targets_never_print_minus_zero():
     t = map_preference([0.5, 0.5], method="linear", low=-1.0, high=1.0)  # 0.0 computed as -1 + 0.5 * 2
     assert [str(x) for x in t.tolist()] == ["0.0", "0.0"]
     assert str(map_preference([0.5, 0.5], method="linear", low=-0.04, high=0.0)[0]) == "0.0"  # -0.02 rounds to -0.0
+
+
+def _stats():
+    rng = np.random.default_rng(1)
+    return RewardStats.from_scores(rng.normal(size=(500, 2)) * [1.0, 3.0], ["a", "b"])
+
+
+def test_target_range_settings():
+    """The range the non-quantile rules map onto: data min/max, quantiles, the reference draws, fixed values."""
+    from ric_core.mapping import resolve_targets, target_bounds
+
+    s = _stats()
+    low, high = target_bounds(s, "data")
+    np.testing.assert_allclose(high, s.z_max)
+    ql, qh = target_bounds(s, "quantile", (0.1, 0.9))
+    np.testing.assert_allclose(qh, s.z_quantile([0.9, 0.9]))
+    rl, rh = target_bounds(s, "reference")
+    assert np.all((rh > 3.5) & (rh < 5.0)) and np.all((rl > -5.0) & (rl < -3.5))  # extremes of 50,000 N(0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference range leaves the data: checked below
+        z = resolve_targets(s, [1.0, 0.0], target_range="reference")
+    assert z[0] == np.round(rh[0], 1) and z[1] == np.round(rl[1], 1)  # linf at a vertex: the high, the low
+    z = resolve_targets(s, [0.5, 0.5], method="linear", target_range=[[-1, 1], [0, 2]])
+    np.testing.assert_allclose(z, [0.0, 1.0])
+    with pytest.raises(ValueError, match="2 rewards"):
+        target_bounds(s, [[0, 1], [0, 1], [0, 1]])
+
+
+def test_targets_outside_the_data_warn_and_inside_do_not():
+    from ric_core.mapping import OutOfSupportWarning, resolve_targets
+
+    s = _stats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve_targets(s, [0.3, 0.7])  # the data's own range: silent
+        resolve_targets(s, rewards=[0.0, 0.0])
+    with pytest.warns(OutOfSupportWarning, match="leave the training data's range for a"):
+        resolve_targets(s, rewards=[float(s.z_max[0]) * 1.5, 0.0])
+    with pytest.warns(OutOfSupportWarning):
+        resolve_targets(s, [1.0, 0.0], target_range="reference")

@@ -24,7 +24,8 @@ from ric_runtime.io import atomic_write_json
 
 USAGE = (
     "usage: ric demo [--modality image|text|both] [--out DIR] [--seed N] [--quick]\n"
-    "       ric benchmark [--modality image|text|both] [--out DIR] [--demo-out DIR] [--seed N] [--quick]"
+    "       ric benchmark [--modality image|text|both] [--out DIR] [--demo-out DIR] [--seed N] [--quick]\n"
+    "       ric study {mapping,ood} [--worlds image text] [--seeds 0 1 2] [--out DIR] [--docs DIR] [--quick]"
 )
 
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """The ``ric`` console command: ``ric demo [...]`` or ``ric benchmark [...]``."""
+    """The ``ric`` console command: ``ric demo [...]``, ``ric benchmark [...]`` or ``ric study NAME [...]``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
         print(USAGE)
@@ -82,9 +83,13 @@ def cli(argv: list[str] | None = None) -> int:
         from ric_demo.benchmark import main as benchmark
 
         return benchmark(argv[1:])
+    if argv and argv[0] == "study":
+        from ric_demo.study import cli as study
+
+        return study(argv[1:])
     if not argv or argv[0] != "demo":
         print(USAGE, file=sys.stderr)
         what = f"unknown command {argv[0]!r}" if argv else "no command given"
-        print(f"ric: error: {what}; the commands are 'ric demo' and 'ric benchmark'", file=sys.stderr)
+        print(f"ric: error: {what}; the commands are 'ric demo', 'ric benchmark' and 'ric study'", file=sys.stderr)
         return 2
     return console(main, argv[1:], "ric demo")

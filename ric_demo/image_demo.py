@@ -92,19 +92,28 @@ def image_models(out: Path, quick: bool) -> dict[str, Path]:
     }
 
 
-def sweep_image(out: Path, models: dict[str, Path], seed: int, quick: bool, folder: Path | None = None) -> dict:
-    """The 11 paper preferences x held-out captions over ``models`` (one seed per cell for every
-    preference, so only the slider moves; ``ric_online``'s statistics set the reference point) ->
-    ``folder`` (default ``out/image``): results.csv, summary.json, images/, grids/."""
+def sweep_image(
+    out: Path,
+    models: dict[str, Path | str],
+    seed: int,
+    quick: bool,
+    folder: Path | None = None,
+    captions: list[str] | None = None,
+    reference: Path | None = None,
+) -> dict:
+    """The 11 paper preferences x ``captions`` (default: the held-out ones) over ``models`` (one seed per cell
+    for every preference, so only the slider moves; ``reference``'s statistics, default ``ric_online``'s, set
+    the reference point) -> ``folder`` (default ``out/image``): results.csv, summary.json, images/, grids/."""
     from ric_demo.image_world import HELD_OUT, caption
     from ric_diffusion.benchmark import run as sweep
     from ric_diffusion.config import DiffusionConfig
 
     s, folder = world_settings("image", quick), folder or out / "image"
     folder.mkdir(parents=True, exist_ok=True)
+    captions = captions or [caption(*c) for c in HELD_OUT]
     prompts = folder / "prompts.txt"
-    prompts.write_text("".join(caption(*c) + "\n" for c in HELD_OUT))
-    stage(f"image world: sweep of 11 preferences x {len(HELD_OUT)} captions x {s['per_prompt']} over {list(models)}")
+    prompts.write_text("".join(c + "\n" for c in captions))
+    stage(f"image world: sweep of 11 preferences x {len(captions)} captions x {s['per_prompt']} over {list(models)}")
     rewards = [json.dumps(r) for r in trainer_config(DiffusionConfig, "image", quick).rewards]
     specs = [a for name, path in models.items() for a in ("--model", f"{name}={path}")]
     summary = sweep(
@@ -122,7 +131,7 @@ def sweep_image(out: Path, models: dict[str, Path], seed: int, quick: bool, fold
             str(s["sweep_batch"]),
             "--out",
             str(folder),
-            *reference_args(models["ric_online"]),
+            *reference_args(reference or models["ric_online"]),
         ]
     )
     return add_world_measures(folder, summary, image_measures(folder))

@@ -62,19 +62,29 @@ def text_models(out: Path, quick: bool) -> dict[str, Path]:
     return {"ric": ric / f"checkpoint-{offline}", "ric_online": ric / "final", "baseline": baseline}
 
 
-def sweep_text(out: Path, models: dict[str, Path], seed: int, quick: bool, folder: Path | None = None) -> dict:
-    """The 11 paper preferences x held-out products over ``models`` (``ric_online``'s statistics set the
-    reference point) -> ``folder`` (default ``out/text``): results.csv, summary.json, samples.md."""
+def sweep_text(
+    out: Path,
+    models: dict[str, Path | str],
+    seed: int,
+    quick: bool,
+    folder: Path | None = None,
+    products: list[str] | None = None,
+    reference: Path | None = None,
+) -> dict:
+    """The 11 paper preferences x ``products`` (default: the held-out ones) over ``models`` (``reference``'s
+    statistics, default ``ric_online``'s, set the reference point) -> ``folder`` (default ``out/text``):
+    results.csv, summary.json, samples.md."""
     from ric_demo.text_world import HELD_OUT, prompt_for, well_formed
     from ric_text.benchmark import run as sweep
     from ric_text.config import TextConfig
 
     s, folder = world_settings("text", quick), folder or out / "text"
     folder.mkdir(parents=True, exist_ok=True)
+    products = products or HELD_OUT
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in HELD_OUT))
-    stage(f"text world: sweep of 11 preferences x {len(HELD_OUT)} products x {s['per_prompt']} over {list(models)}")
-    ref = reference_args(models["ric_online"])
+    prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in products))
+    stage(f"text world: sweep of 11 preferences x {len(products)} products x {s['per_prompt']} over {list(models)}")
+    ref = reference_args(reference or models["ric_online"])
     specs = [a for name, path in models.items() for a in ("--model", f"{name}={path}")]
     rewards = trainer_config(TextConfig, "text", quick).rewards
     summary = sweep(

@@ -25,6 +25,7 @@ from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.pipeline import RiCDiffusionPipeline
 from ric_eval.cli import run_benchmark, sweep_arg_parser
 from ric_eval.compute import add_compute, read_compute
+from ric_eval.specs import split_spec, with_inference
 from ric_eval.sweep import PerPreferenceRuns, soup_weights
 from ric_runtime.config import console
 
@@ -53,8 +54,10 @@ class RiCModel(_Common):
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", steps=None, guidance=None):
         super().__init__(steps, guidance)
+        path, inference = split_spec(str(path))  # PATH?mapping=...: this checkpoint under other inference settings
         self.ckpt = resolve_checkpoint(path)
         self.pipe = RiCDiffusionPipeline.from_checkpoint(self.ckpt, device=device)
+        self.pipe.config.inference = with_inference(self.pipe.config.inference, inference)
         self.preference_free = self.pipe.conditioner.strategy == "none"  # one pass serves every preference
 
     def covers(self, preference: Sequence[float]) -> bool:
@@ -142,9 +145,9 @@ def load_model(spec: str, device: str = "cpu", steps: int | None = None, guidanc
         return SoupModel(spec.removeprefix("soup:").split(","), device, steps, guidance)
     if spec.startswith("per-preference:"):
         return per_preference_model(spec.removeprefix("per-preference:"), device, steps, guidance)
-    p = Path(spec)
+    p = Path(split_spec(spec)[0])
     if (p / "reward_stats.json").exists() or any(p.glob("checkpoint-*/reward_stats.json")):
-        return RiCModel(p, device, steps, guidance)
+        return RiCModel(spec, device, steps, guidance)
     return BaseModel(spec, device, steps, guidance)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ric_eval.cli import run_benchmark, sweep_arg_parser
 from ric_eval.compute import add_compute, read_compute
+from ric_eval.specs import split_spec, with_inference
 from ric_eval.sweep import PerPreferenceRuns, soup_weights
 from ric_eval.table import preference_key
 from ric_runtime.config import console, from_dict
@@ -41,8 +42,10 @@ class RiCTextModel:
     """A ``ric_text.train`` checkpoint, tagged (RiC) or not (the unconditioned baseline, GRPO runs)."""
 
     def __init__(self, path: str, device: Any = "cpu"):
+        path, inference = split_spec(path)  # PATH?mapping=...: this checkpoint under other inference settings
         self.ckpt = resolve_text_checkpoint(path)
         self.gen = TextGenerator.from_checkpoint(self.ckpt, device=device)
+        self.gen.cfg.inference = with_inference(self.gen.cfg.inference, inference)
         self.preference_free = not self.gen.cfg.prompt.use_tags  # untagged: one pass serves every preference
 
     def covers(self, preference: Sequence[float]) -> bool:
@@ -138,7 +141,7 @@ def load_model(spec: str, fmt: str = "assistant", device: Any = "cpu") -> Any:
         return TextSoupModel(spec.removeprefix("soup:").split(","), device)
     if spec.startswith("per-preference:"):
         return per_preference_model(spec.removeprefix("per-preference:"), device)
-    p = Path(spec)
+    p = Path(split_spec(spec)[0])
     if (p / RIC_CONFIG).exists() or (p / "final" / RIC_CONFIG).exists() or any(p.glob(f"checkpoint-*/{RIC_CONFIG}")):
         return RiCTextModel(spec, device)
     return TextBaseModel(spec, fmt, device)

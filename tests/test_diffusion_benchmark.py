@@ -113,3 +113,23 @@ def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_
     assert model.covers([1.0, 0.0]) and not model.covers([0.5, 0.5])
     images, targets = model.generate(["a red square"], [0.0, 1.0], [0])
     assert len(images) == 1 and targets is None
+
+
+def test_a_spec_sweeps_one_checkpoint_under_other_inference_settings(runs):
+    """``CKPT?mapping=l2&target_range=reference``: the same weights, other targets (the mapping study's specs)."""
+    import warnings
+
+    from ric_diffusion.benchmark import load_model
+
+    plain = load_model(str(runs["ric"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference range leaves the data's: warned, and expected here
+        ref = load_model(f"{runs['ric']}?mapping=l2&target_range=reference")
+        assert ref.pipe.config.inference.mapping == "l2" and ref.pipe.config.inference.target_range == "reference"
+        _, t_plain = plain.generate(["a red square"], [1.0, 0.0], [0])
+        _, t_ref = ref.generate(["a red square"], [1.0, 0.0], [0])
+    assert t_plain != t_ref
+    with pytest.raises(ValueError, match="unknown inference setting"):
+        load_model(f"{runs['ric']}?mappin=l2")
+    with pytest.raises(ValueError, match="inference.mapping"):
+        load_model(f"{runs['ric']}?mapping=bogus")

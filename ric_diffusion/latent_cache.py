@@ -102,7 +102,8 @@ def encode_images(comps: Components, pixels: torch.Tensor) -> tuple[torch.Tensor
         std = torch.zeros_like(mean)
     else:
         std = dist.std
-    return mean.float().cpu() * comps.vae_scale, std.float().cpu() * comps.vae_scale
+    shift = comps.vae_shift  # SD3: z = (x - shift) * scale
+    return (mean.float().cpu() - shift) * comps.vae_scale, std.float().cpu() * comps.vae_scale
 
 
 def build_cache(

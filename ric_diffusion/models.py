@@ -57,47 +57,70 @@ class IdentityVAE(ModelMixin, ConfigMixin):
 
 @dataclass
 class Components:
-    unet: UNet2DConditionModel
+    # the denoiser: a UNet (SD 1.x/2.x, SDXL) or SD3's MMDiT transformer (the name stays: one code path)
+    unet: UNet2DConditionModel | Any
     vae: AutoencoderKL | IdentityVAE
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
-    noise_scheduler: DDPMScheduler
-    # SDXL: the second (OpenCLIP bigG) encoder with its projection, whose pooled output the UNet also takes
+    noise_scheduler: DDPMScheduler | Any  # SD3: FlowMatchEulerDiscreteScheduler
+    # SDXL and SD3: the second (OpenCLIP bigG) encoder with its projection, whose pooled output is also taken
     text_encoder_2: Any = None
     tokenizer_2: Any = None
+    # SD3: the T5 encoder, whose states follow the CLIP ones in the sequence joint attention sees
+    text_encoder_3: Any = None
+    tokenizer_3: Any = None
 
     @property
     def is_sdxl(self) -> bool:
+        return self.text_encoder_2 is not None and self.text_encoder_3 is None
+
+    @property
+    def is_sd3(self) -> bool:
+        return self.text_encoder_3 is not None
+
+    @property
+    def pooled(self) -> bool:
+        """The denoiser takes a pooled text embedding besides the states (SDXL, SD3)."""
         return self.text_encoder_2 is not None
 
     @property
     def text_pairs(self) -> list[tuple[Any, Any]]:
-        """(tokenizer, text encoder) pairs whose states are concatenated (SDXL: two, 768 + 1280 = 2048 wide)."""
+        """(tokenizer, CLIP encoder) pairs whose states are concatenated (SDXL, SD3: two, 768 + 1280 = 2048 wide)."""
         pairs = [(self.tokenizer, self.text_encoder)]
-        return pairs + [(self.tokenizer_2, self.text_encoder_2)] if self.is_sdxl else pairs
+        return pairs + [(self.tokenizer_2, self.text_encoder_2)] if self.pooled else pairs
 
     @property
     def text_dim(self) -> int:
+        """The width of the states the denoiser reads (SD3: the joint-attention width, T5's)."""
+        if self.is_sd3:
+            return int(self.unet.config.joint_attention_dim)
         return sum(int(enc.config.hidden_size) for _, enc in self.text_pairs)
 
     @property
     def frozen(self) -> list[Any]:
         """Every frozen module (moved and cast together)."""
-        return [self.unet, self.vae, *(enc for _, enc in self.text_pairs)]
+        t5 = [self.text_encoder_3] if self.is_sd3 else []
+        return [self.unet, self.vae, *(enc for _, enc in self.text_pairs), *t5]
 
     @property
     def vae_scale(self) -> float:
         return float(self.vae.config.scaling_factor)
 
+    @property
+    def vae_shift(self) -> float:
+        """SD3's VAE shifts latents before scaling them: z = (x - shift) * scale."""
+        return float(getattr(self.vae.config, "shift_factor", None) or 0.0)
 
-# SD 1.x and 2.x (epsilon and v-prediction), SDXL (two text encoders, pooled embeddings, size/crop ids)
-SUPPORTED_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+
+# SD 1.x and 2.x (epsilon and v-prediction), SDXL (two text encoders, pooled embeddings, size/crop ids),
+# SD3/3.5 (MMDiT transformer, two CLIP encoders + T5, rectified flow)
+SUPPORTED_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusion3Pipeline")
 
 
 def check_family(path: str, revision: str | None = None) -> str:
     """The pipeline class of a base model (``StableDiffusionPipeline`` when it has no ``model_index.json``: pixel
-    space, or a hub id that cannot be read offline); a family this trainer does not handle (SD3, FLUX, ...:
-    a transformer instead of a UNet) is refused before anything is loaded."""
+    space, or a hub id that cannot be read offline); a family this trainer does not handle (FLUX, ...) is
+    refused before anything is loaded."""
     from diffusers import DiffusionPipeline
 
     p = Path(path).expanduser()
@@ -110,8 +133,8 @@ def check_family(path: str, revision: str | None = None) -> str:
     family = index.get("_class_name") or SUPPORTED_PIPELINES[0]
     if family not in SUPPORTED_PIPELINES:
         raise ValueError(
-            f"{path} is a {family}; ric_diffusion trains {' and '.join(SUPPORTED_PIPELINES)} models (Stable "
-            "Diffusion 1.x/2.x and SDXL) for now: point model.pretrained at one of those"
+            f"{path} is a {family}; ric_diffusion trains {', '.join(SUPPORTED_PIPELINES)} models (Stable "
+            "Diffusion 1.x/2.x, SDXL and SD3/3.5) for now: point model.pretrained at one of those"
         )
     return family
 
@@ -119,7 +142,10 @@ def check_family(path: str, revision: str | None = None) -> str:
 def load_components(cfg: ModelConfig) -> Components:
     """Load UNet, VAE (or the identity in pixel space), text encoder, tokenizer and DDPM scheduler."""
     path, rev = cfg.pretrained, cfg.revision
-    sdxl = check_family(path, rev) == "StableDiffusionXLPipeline"
+    family = check_family(path, rev)
+    if family == "StableDiffusion3Pipeline":
+        return load_sd3_components(cfg)
+    sdxl = family == "StableDiffusionXLPipeline"
     unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", revision=rev)
     vae = IdentityVAE() if cfg.pixel_space else AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev)
     text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", revision=rev)
@@ -143,10 +169,53 @@ def load_components(cfg: ModelConfig) -> Components:
     return Components(unet, vae, text_encoder, tokenizer, scheduler, **second)
 
 
+def load_sd3_components(cfg: ModelConfig) -> Components:
+    """SD3/3.5: the MMDiT transformer, the VAE, two CLIP encoders with projections, T5, the flow scheduler."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+    from transformers import AutoTokenizer, CLIPTextModelWithProjection, T5EncoderModel
+
+    path, rev = cfg.pretrained, cfg.revision
+    if cfg.pixel_space:
+        raise ValueError("model.pixel_space is for small UNet worlds; an SD3 model has a VAE: set it to false")
+    comps = Components(
+        unet=SD3Transformer2DModel.from_pretrained(path, subfolder="transformer", revision=rev),
+        vae=AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev),
+        text_encoder=CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder", revision=rev),
+        tokenizer=CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", revision=rev),
+        noise_scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(path, subfolder="scheduler", revision=rev),
+        text_encoder_2=CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder_2", revision=rev),
+        tokenizer_2=CLIPTokenizer.from_pretrained(path, subfolder="tokenizer_2", revision=rev),
+        text_encoder_3=T5EncoderModel.from_pretrained(path, subfolder="text_encoder_3", revision=rev),
+        tokenizer_3=AutoTokenizer.from_pretrained(path, subfolder="tokenizer_3", revision=rev),
+    )
+    for m in comps.frozen:
+        m.requires_grad_(False)
+    for m in comps.frozen[1:]:
+        m.eval()
+    return comps
+
+
 def build_pipeline(comps: Components, scheduler: Any = None) -> Any:
-    """A stock ``StableDiffusionPipeline`` (no safety checker) or ``StableDiffusionXLPipeline`` over these parts."""
+    """A stock ``StableDiffusionPipeline`` (no safety checker), ``StableDiffusionXLPipeline`` or
+    ``StableDiffusion3Pipeline`` over these parts."""
     from diffusers import DDIMScheduler
 
+    if comps.is_sd3:
+        from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusion3Pipeline
+
+        pipe = StableDiffusion3Pipeline(
+            transformer=comps.unet,
+            scheduler=scheduler or FlowMatchEulerDiscreteScheduler.from_config(comps.noise_scheduler.config),
+            vae=comps.vae,
+            text_encoder=comps.text_encoder,
+            tokenizer=comps.tokenizer,
+            text_encoder_2=comps.text_encoder_2,
+            tokenizer_2=comps.tokenizer_2,
+            text_encoder_3=comps.text_encoder_3,
+            tokenizer_3=comps.tokenizer_3,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
     sched = scheduler or DDIMScheduler.from_config(comps.noise_scheduler.config)
     if comps.is_sdxl:
         from diffusers import StableDiffusionXLPipeline
@@ -189,14 +258,23 @@ def add_lora(unet: UNet2DConditionModel, cfg: LoraSection) -> list[torch.nn.Para
 
 
 def lora_state_dict(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
-    """The adapter in diffusers' key format (``unet.`` prefix added by save_lora_weights)."""
+    """The adapter in diffusers' key format (``unet.``/``transformer.`` prefix added by save_lora_weights)."""
     return convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
 
 
+def is_transformer(denoiser: Any) -> bool:
+    return type(denoiser).__name__ == "SD3Transformer2DModel"
+
+
 def save_lora(unet: UNet2DConditionModel, out_dir: str | os.PathLike) -> Path:
-    """Write ``pytorch_lora_weights.safetensors``, loadable by ``pipe.load_lora_weights(out_dir)``."""
+    """Write ``pytorch_lora_weights.safetensors``, loadable by the stock pipeline's ``load_lora_weights(out_dir)``."""
     state = {k: v.detach().float().cpu().contiguous() for k, v in lora_state_dict(unet).items()}
-    StableDiffusionPipeline.save_lora_weights(out_dir, unet_lora_layers=state, safe_serialization=True)
+    if is_transformer(unet):
+        from diffusers import StableDiffusion3Pipeline
+
+        StableDiffusion3Pipeline.save_lora_weights(out_dir, transformer_lora_layers=state, safe_serialization=True)
+    else:
+        StableDiffusionPipeline.save_lora_weights(out_dir, unet_lora_layers=state, safe_serialization=True)
     return Path(out_dir) / LORA_WEIGHTS
 
 
@@ -206,8 +284,9 @@ def load_lora_into(unet: UNet2DConditionModel, ckpt_dir: str | os.PathLike) -> N
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
+    prefix = "transformer." if is_transformer(unet) else "unet."
     state = load_file(Path(ckpt_dir) / LORA_WEIGHTS)
-    state = convert_unet_state_dict_to_peft({k.removeprefix("unet."): v for k, v in state.items()})
+    state = convert_unet_state_dict_to_peft({k.removeprefix(prefix): v for k, v in state.items()})
     result = set_peft_model_state_dict(unet, state)
     if getattr(result, "unexpected_keys", None):
         raise ValueError(f"{ckpt_dir}: LoRA keys do not match this UNet: {result.unexpected_keys[:5]}")

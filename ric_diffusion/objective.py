@@ -1,5 +1,6 @@
-"""What one training step computes besides the UNet: the condition rows of a micro-batch with guidance
-dropout (SD and SDXL alike), and the denoising target of the scheduler's prediction type."""
+"""What one training step computes besides the denoiser: the condition rows of a micro-batch with guidance
+dropout (SD, SDXL and SD3 alike), the noisy input and the target (the scheduler's prediction type, or
+rectified flow for SD3)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,31 @@ def conditioning_rows(
         return states, None
     tags = cache.tagged_pooled[ii] if tagged else None
     pooled = pick(cache.caption_pooled[ci], tags, cache.empty_pooled)
+    if cache.time_ids is None:  # SD3: the pooled projection only
+        return states, {"pooled_projections": pooled}
     return states, {"text_embeds": pooled, "time_ids": cache.time_ids[ii]}
+
+
+def is_flow(sched: Any) -> bool:
+    """A rectified-flow scheduler (SD3): x_t = (1 - sigma) x_0 + sigma e, the model predicts e - x_0."""
+    return type(sched).__name__ == "FlowMatchEulerDiscreteScheduler"
+
+
+def noisy_input(
+    sched: Any, latents: torch.Tensor, noise: torch.Tensor, gen: torch.Generator, g: int, mine: slice
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(noisy input, timesteps, target) of a micro-batch; ``g`` rows are drawn for the global batch and this
+    rank keeps ``mine``. DDPM-family: uniform timesteps, the scheduler's ``add_noise``. Flow: SD3's logit-normal
+    timestep density (diffusers' ``compute_density_for_timestep_sampling``), sigmas from the scheduler's table."""
+    if not is_flow(sched):
+        t = torch.randint(0, sched.config.num_train_timesteps, (g,), generator=gen)[mine]
+        return sched.add_noise(latents, noise, t), t, diffusion_target(sched, latents, noise, t)
+    from diffusers.training_utils import compute_density_for_timestep_sampling
+
+    u = compute_density_for_timestep_sampling("logit_normal", g, logit_mean=0.0, logit_std=1.0, generator=gen)[mine]
+    idx = (u * sched.config.num_train_timesteps).long().clamp_max(len(sched.timesteps) - 1)
+    sigma = sched.sigmas[idx].view(-1, *([1] * (latents.dim() - 1)))  # (B, 1, 1, 1)
+    return (1.0 - sigma) * latents + sigma * noise, sched.timesteps[idx], noise - latents
 
 
 def diffusion_target(sched: Any, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

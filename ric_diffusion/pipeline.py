@@ -93,6 +93,23 @@ class RewardGuidedUNet(nn.Module):
         return (torch.cat([eps_u, eps_t + self.ratio * (eps_f - eps_t)]),)
 
 
+class RewardGuidedTransformer(RewardGuidedUNet):
+    """The same three-branch guidance for SD3's transformer (keyword call, per-row timesteps, pooled projection)."""
+
+    def forward(self, hidden_states: torch.Tensor, timestep: Any, encoder_hidden_states: torch.Tensor, **kwargs: Any):
+        kwargs["return_dict"] = False
+        out = self.unet(
+            hidden_states=hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states, **kwargs
+        )
+        eps_u, eps_f = out[0].chunk(2)
+        kwargs["pooled_projections"] = self.text_only_pooled
+        t = timestep.chunk(2)[1] if torch.is_tensor(timestep) and timestep.dim() else timestep
+        eps_t = self.unet(
+            hidden_states=hidden_states.chunk(2)[1], timestep=t, encoder_hidden_states=self.text_only_states, **kwargs
+        )[0]
+        return (torch.cat([eps_u, eps_t + self.ratio * (eps_f - eps_t)]),)
+
+
 def check_sampling(
     prompts: list[str], steps: Any, g: float, gr: float, count: Any, seed: Any, height: Any, width: Any
 ) -> None:
@@ -239,7 +256,7 @@ class RiCDiffusionPipeline:
         if generator is None and seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(seed)
         pooled = {}
-        if self.comps.is_sdxl:  # StableDiffusionXLPipeline builds the time ids from height/width itself
+        if self.comps.pooled:  # SDXL and SD3 take pooled embeddings (SDXL builds its time ids from height/width)
             pooled = dict(
                 pooled_prompt_embeds=full.pooled.to(dtype), negative_pooled_prompt_embeds=uncond.pooled.to(dtype)
             )
@@ -260,13 +277,15 @@ class RiCDiffusionPipeline:
         else:
             states = text_only.states.repeat_interleave(num_images_per_prompt, dim=0).to(dtype)
             pool = None if text_only.pooled is None else text_only.pooled.repeat_interleave(num_images_per_prompt, 0)
-            unet = self.pipe.unet
-            guided = RewardGuidedUNet(unet, states, gr / g, None if pool is None else pool.to(dtype))
-            object.__setattr__(self.pipe, "unet", guided)
+            name = "transformer" if self.comps.is_sd3 else "unet"  # where the stock pipeline keeps its denoiser
+            denoiser = getattr(self.pipe, name)
+            wrapper = RewardGuidedTransformer if self.comps.is_sd3 else RewardGuidedUNet
+            guided = wrapper(denoiser, states, gr / g, None if pool is None else pool.to(dtype))
+            object.__setattr__(self.pipe, name, guided)
             try:
                 images = self.pipe(**kwargs).images
             finally:
-                object.__setattr__(self.pipe, "unet", unet)
+                object.__setattr__(self.pipe, name, denoiser)
         return RiCOutput(images=list(images), targets=targets)
 
 

@@ -1,10 +1,12 @@
-"""What the UNet is conditioned on, for SD 1.x/2.x and SDXL alike: text-encoder states, SDXL's pooled
-embeddings and its size/crop ids, computed the way the stock diffusers pipelines compute them.
+"""What the denoiser is conditioned on, for SD 1.x/2.x, SDXL and SD3 alike: text-encoder states, pooled
+embeddings and SDXL's size/crop ids, computed the way the stock diffusers pipelines compute them.
 
 - SD: the text encoder's last hidden states (B, 77, 768 or 1024); no pooled embedding.
 - SDXL: each encoder's penultimate hidden states, concatenated (B, 77, 768 + 1280 = 2048); the pooled
   embedding is the second encoder's projected output (B, 1280); ``add_time_ids`` are (original height,
   original width, crop top, crop left, target height, target width) per image.
+- SD3: the two CLIP encoders' penultimate states side by side, zero-padded to T5's width, then T5's states:
+  (B, 77 + 256, 4096); the pooled embedding is both projections side by side (B, 768 + 1280).
 """
 
 from __future__ import annotations
@@ -27,18 +29,42 @@ def encode_texts(
     batch_size: int = 64,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Captions (with reward tags in the ``text`` strategy when ``rewards`` (B, K) are given) -> encoder states
-    (B, 77, D) and pooled embeddings (B, P) or None. Tags fit inside each tokenizer's 77 tokens (caption cut)."""
-    states, pooled = [], None
+    (B, L, D) and pooled embeddings (B, P) or None. Tags fit inside each CLIP tokenizer's 77 tokens (caption cut)."""
+    states, pools = [], []
     for tok, enc in comps.text_pairs:
         ids = conditioner.token_ids(tok, captions, rewards)  # (B, 77) for this tokenizer (its own padding)
-        parts, pools = [], []
+        parts, pooled = [], []
         for i in range(0, len(ids), batch_size):
-            out = enc(ids[i : i + batch_size].to(enc.device), output_hidden_states=comps.is_sdxl)
-            parts.append(out.hidden_states[-2] if comps.is_sdxl else out[0])
-            pools.append(out[0])  # SDXL's second encoder: the projected text_embeds (B, P)
+            out = enc(ids[i : i + batch_size].to(enc.device), output_hidden_states=comps.pooled)
+            parts.append(out.hidden_states[-2] if comps.pooled else out[0])
+            pooled.append(out[0])  # an encoder with a projection: its text_embeds (B, P)
         states.append(torch.cat(parts) if parts else torch.zeros(0))
-        pooled = torch.cat(pools) if comps.is_sdxl and pools else None  # the last (second) encoder's
-    return torch.cat(states, dim=-1), pooled
+        pools.append(torch.cat(pooled) if pooled else torch.zeros(0))
+    if comps.is_sd3:
+        t5 = t5_states(comps, conditioner, captions, rewards, batch_size)  # (B, T, D5)
+        clip = torch.cat(states, dim=-1)
+        clip = torch.nn.functional.pad(clip, (0, t5.shape[-1] - clip.shape[-1]))
+        return torch.cat([clip, t5.to(clip.dtype)], dim=-2), torch.cat(pools, dim=-1)
+    return torch.cat(states, dim=-1), pools[-1] if comps.is_sdxl else None  # SDXL: the second encoder's
+
+
+T5_TOKENS = 256  # SD3's max_sequence_length (the stock pipeline's default): cached and sampled alike
+
+
+def t5_states(
+    comps: Components, conditioner: RewardConditioner, captions: Sequence[str], rewards: np.ndarray | None, bs: int
+) -> torch.Tensor:
+    """SD3's T5 states (B, 256, D5); in the ``text`` strategy the tags follow the caption (256 tokens hold both)."""
+    from ric_core.tags import format_tags
+
+    texts = list(captions)
+    if conditioner.strategy == "text" and rewards is not None:
+        texts = [f"{c} {format_tags(z, conditioner.cfg.tag_template)}" for c, z in zip(texts, rewards, strict=True)]
+    enc = comps.text_encoder_3
+    ids = comps.tokenizer_3(
+        texts, padding="max_length", max_length=T5_TOKENS, truncation=True, add_special_tokens=True, return_tensors="pt"
+    ).input_ids
+    return torch.cat([enc(ids[i : i + bs].to(enc.device))[0] for i in range(0, len(ids), bs)])
 
 
 def time_ids(original_hw: tuple[int, int], resolution: int) -> list[int]:

@@ -138,6 +138,84 @@ def make_tiny_sdxl(out_dir: str | os.PathLike, sample_size: int = 16, seed: int 
     return Path(out_dir)
 
 
+T5_WORDS = (  # noqa: SIM905 (a word list, easier read as text)
+    "a an the photo picture of on in with and red blue green yellow cyan magenta white black grey square circle "
+    "cross cat dog lighthouse at dusk background small large bright dark"
+).split()
+
+
+def build_t5_tokenizer(save_dir: str | os.PathLike | None = None, vocab_size: int = 160):
+    """A small T5-style tokenizer (SentencePiece-like Unigram with ``</s>`` appended, ``<pad>`` 0), trained
+    here with ``tokenizers`` on a few caption words (T5's own needs the hub); saved for ``from_pretrained``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import T5TokenizerFast
+
+    tk = Tokenizer(models.Unigram())
+    tk.normalizer, tk.pre_tokenizer, tk.decoder = normalizers.NFKC(), pre_tokenizers.Metaspace(), decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
+    tk.train_from_iterator([" ".join(T5_WORDS)] * 20 + T5_WORDS + list("0123456789.-<>_"), trainer)
+    tk.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", tk.token_to_id("</s>"))])
+    tok = T5TokenizerFast(tokenizer_object=tk, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", extra_ids=0)
+    if save_dir is not None:
+        tok.save_pretrained(save_dir)
+    return tok
+
+
+def make_tiny_sd3(out_dir: str | os.PathLike, sample_size: int = 8, seed: int = 0) -> Path:
+    """Save a tiny SD3 folder (``StableDiffusion3Pipeline``'s layout, random weights): a 2-layer MMDiT on
+    64-wide joint attention, two CLIP encoders (32 wide, 32-d projections: pooled 64), a 2-layer T5 (64 wide),
+    a 4-channel VAE with SD3's shift, and the flow-matching scheduler (shift 3, as SD3's)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    clip_cfg = _tiny_text_encoder().config
+    clips = [CLIPTextModelWithProjection(type(clip_cfg)(**{**clip_cfg.to_dict(), "projection_dim": 32})) for _ in "ab"]
+    tok3 = build_t5_tokenizer()
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tok3),
+            d_model=64,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
+    transformer = SD3Transformer2DModel(
+        sample_size=sample_size,
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=64,
+        caption_projection_dim=16,
+        pooled_projection_dim=64,
+        pos_embed_max_size=16,
+    )
+    vae = _tiny_vae()
+    vae.register_to_config(shift_factor=0.1, scaling_factor=1.5)
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae,
+        text_encoder=clips[0],
+        tokenizer=build_clip_tokenizer(),
+        text_encoder_2=clips[1],
+        tokenizer_2=build_clip_tokenizer(pad_token="!"),
+        text_encoder_3=t5,
+        tokenizer_3=tok3,
+    )
+    pipe.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
 def _tiny_vae() -> AutoencoderKL:
     return AutoencoderKL(
         block_out_channels=(32, 64),

@@ -40,7 +40,7 @@ from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.hardware import check_accelerators, frozen_dtype, precision
 from ric_diffusion.latent_cache import TrainCache, cached_tensors
 from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
-from ric_diffusion.objective import conditioning_rows, diffusion_target
+from ric_diffusion.objective import conditioning_rows, noisy_input
 from ric_diffusion.prompt_pool import is_prompt_list, prompt_pool
 from ric_diffusion.relabel import prepare_offline_data
 from ric_eval.compute import compute_record
@@ -70,6 +70,10 @@ class ConditionedUNet(nn.Module):
 
     def forward(self, noisy, timesteps, states, rewards, drop_rewards, added=None) -> torch.Tensor:
         cond = self.conditioner(states, rewards, drop_rewards)  # (B, L(+K), D)
+        if added is not None and "pooled_projections" in added:  # SD3's transformer: (B, P) pooled projection
+            return self.unet(
+                hidden_states=noisy, timestep=timesteps, encoder_hidden_states=cond, **added, return_dict=False
+            )[0]
         # added: SDXL's {"text_embeds": (B, P), "time_ids": (B, 6)}; None for SD 1.x/2.x
         return self.unet(noisy, timesteps, encoder_hidden_states=cond, added_cond_kwargs=added).sample
 
@@ -90,8 +94,8 @@ class DiffusionTrainer:
         # the trained LoRA and conditioner in fp32 (their updates are too small for half precision)
         self.weight_dtype = frozen_dtype(accelerator)
         for frozen in comps.frozen:
-            # SDXL's VAE overflows in fp16 (diffusers keeps it in fp32 too); it only runs for caching and sampling
-            keep = comps.is_sdxl and frozen is comps.vae
+            # SDXL's VAE overflows in fp16 (diffusers keeps it, and SD3's, in fp32); it only runs to cache and sample
+            keep = comps.pooled and frozen is comps.vae  # SDXL's and SD3's VAEs stay fp32
             frozen.to(accelerator.device)
             if not keep and self.weight_dtype != torch.float32:
                 frozen.to(dtype=self.weight_dtype)
@@ -166,16 +170,15 @@ class DiffusionTrainer:
         g, mine = b * self.acc.num_processes, slice(rank * b, (rank + 1) * b)  # global batch, this rank's rows
         latents = mean + std * torch.randn((g, *mean.shape[1:]), generator=gen)[mine]
         noise = torch.randn((g, *mean.shape[1:]), generator=gen)[mine]
-        t = torch.randint(0, sched.config.num_train_timesteps, (g,), generator=gen)[mine]
+        noisy, t, target = noisy_input(sched, latents, noise, gen, g, mine)
         drop_all = (torch.rand(g, generator=gen) < cc.drop_prob)[mine]
         drop_rew = (torch.rand(g, generator=gen) < cc.reward_drop_prob)[mine]
         states, added = conditioning_rows(cache, ii, drop_all, drop_rew, self.conditioner.strategy == "text")
-        noisy = sched.add_noise(latents, noise, t)
         added = None if added is None else {k: v.to(dev) for k, v in added.items()}
         pred = self.model(
             noisy.to(dev), t.to(dev), states.to(dev), cache.rewards[ii].to(dev), (drop_all | drop_rew).to(dev), added
         )
-        return F.mse_loss(pred.float(), diffusion_target(sched, latents, noise, t).to(dev).float())
+        return F.mse_loss(pred.float(), target.to(dev).float())
 
     def fit(
         self, cache: TrainCache, until_step: int, desc: str = "train", checkpoints: bool = True, on_step: Any = None

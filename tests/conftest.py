@@ -68,6 +68,14 @@ def tiny_sdxl_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sd3_dir(tmp_path_factory):
+    """A tiny SD3 folder (StableDiffusion3Pipeline layout: MMDiT, two CLIP encoders + T5, flow scheduler)."""
+    from ric_diffusion.tiny import make_tiny_sd3
+
+    return make_tiny_sd3(tmp_path_factory.mktemp("models") / "tiny-sd3")
+
+
+@pytest.fixture(scope="session")
 def image_folder(tmp_path_factory):
     from helpers import write_image_folder
 

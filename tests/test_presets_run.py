@@ -49,6 +49,7 @@ def test_diffusion_preset_runs_one_step(
     tmp_path,
     tiny_sd_dir,
     tiny_sdxl_dir,
+    tiny_sd3_dir,
     image_folder,
     tiny_clip_name,
     tiny_clip_checkpoint,
@@ -71,7 +72,7 @@ def test_diffusion_preset_runs_one_step(
         [
             "--config",
             str(path),
-            f"model.pretrained={tiny_sdxl_dir if 'sdxl' in name else tiny_sd_dir}",
+            f"model.pretrained={tiny_sdxl_dir if 'sdxl' in name else tiny_sd3_dir if 'sd3' in name else tiny_sd_dir}",
             "model.pixel_space=false",
             f"data.source={image_folder}",
             "data.resolution=32",

@@ -66,7 +66,8 @@ class Components:
     # SDXL and SD3: the second (OpenCLIP bigG) encoder with its projection, whose pooled output is also taken
     text_encoder_2: Any = None
     tokenizer_2: Any = None
-    # SD3: the T5 encoder, whose states follow the CLIP ones in the sequence joint attention sees
+    # SD3: the T5 encoder, whose states follow the CLIP ones in the sequence joint attention sees; FLUX: its T5
+    # (FLUX's folder calls it text_encoder_2), the whole sequence, beside CLIP-L's pooled output
     text_encoder_3: Any = None
     tokenizer_3: Any = None
 
@@ -75,31 +76,35 @@ class Components:
         return self.text_encoder_2 is not None and self.text_encoder_3 is None
 
     @property
+    def is_flux(self) -> bool:
+        return type(self.unet).__name__ == "FluxTransformer2DModel"
+
+    @property
     def is_sd3(self) -> bool:
-        return self.text_encoder_3 is not None
+        return self.text_encoder_3 is not None and not self.is_flux
 
     @property
     def pooled(self) -> bool:
-        """The denoiser takes a pooled text embedding besides the states (SDXL, SD3)."""
-        return self.text_encoder_2 is not None
+        """The denoiser takes a pooled text embedding besides the states (SDXL, SD3, FLUX)."""
+        return self.text_encoder_2 is not None or self.is_flux
 
     @property
     def text_pairs(self) -> list[tuple[Any, Any]]:
         """(tokenizer, CLIP encoder) pairs whose states are concatenated (SDXL, SD3: two, 768 + 1280 = 2048 wide)."""
         pairs = [(self.tokenizer, self.text_encoder)]
-        return pairs + [(self.tokenizer_2, self.text_encoder_2)] if self.pooled else pairs
+        return pairs + [(self.tokenizer_2, self.text_encoder_2)] if self.text_encoder_2 is not None else pairs
 
     @property
     def text_dim(self) -> int:
         """The width of the states the denoiser reads (SD3: the joint-attention width, T5's)."""
-        if self.is_sd3:
+        if self.text_encoder_3 is not None:  # SD3, FLUX
             return int(self.unet.config.joint_attention_dim)
         return sum(int(enc.config.hidden_size) for _, enc in self.text_pairs)
 
     @property
     def frozen(self) -> list[Any]:
         """Every frozen module (moved and cast together)."""
-        t5 = [self.text_encoder_3] if self.is_sd3 else []
+        t5 = [self.text_encoder_3] if self.text_encoder_3 is not None else []
         return [self.unet, self.vae, *(enc for _, enc in self.text_pairs), *t5]
 
     @property
@@ -113,8 +118,13 @@ class Components:
 
 
 # SD 1.x and 2.x (epsilon and v-prediction), SDXL (two text encoders, pooled embeddings, size/crop ids),
-# SD3/3.5 (MMDiT transformer, two CLIP encoders + T5, rectified flow)
-SUPPORTED_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusion3Pipeline")
+# SD3/3.5 (MMDiT transformer, two CLIP encoders + T5, rectified flow), FLUX.1 (CLIP pooled + T5, distilled guidance)
+SUPPORTED_PIPELINES = (
+    "StableDiffusionPipeline",
+    "StableDiffusionXLPipeline",
+    "StableDiffusion3Pipeline",
+    "FluxPipeline",
+)
 
 
 def check_family(path: str, revision: str | None = None) -> str:
@@ -134,7 +144,7 @@ def check_family(path: str, revision: str | None = None) -> str:
     if family not in SUPPORTED_PIPELINES:
         raise ValueError(
             f"{path} is a {family}; ric_diffusion trains {', '.join(SUPPORTED_PIPELINES)} models (Stable "
-            "Diffusion 1.x/2.x, SDXL and SD3/3.5) for now: point model.pretrained at one of those"
+            "Diffusion 1.x/2.x, SDXL, SD3/3.5 and FLUX.1) for now: point model.pretrained at one of those"
         )
     return family
 
@@ -145,6 +155,8 @@ def load_components(cfg: ModelConfig) -> Components:
     family = check_family(path, rev)
     if family == "StableDiffusion3Pipeline":
         return load_sd3_components(cfg)
+    if family == "FluxPipeline":
+        return load_flux_components(cfg)
     sdxl = family == "StableDiffusionXLPipeline"
     unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", revision=rev)
     vae = IdentityVAE() if cfg.pixel_space else AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev)
@@ -195,11 +207,49 @@ def load_sd3_components(cfg: ModelConfig) -> Components:
     return comps
 
 
+def load_flux_components(cfg: ModelConfig) -> Components:
+    """FLUX.1: the transformer, the 16-channel VAE, CLIP-L (pooled only), T5 (the sequence), the flow scheduler."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    path, rev = cfg.pretrained, cfg.revision
+    if cfg.pixel_space:
+        raise ValueError("model.pixel_space is for small UNet worlds; a FLUX model has a VAE: set it to false")
+    comps = Components(
+        unet=FluxTransformer2DModel.from_pretrained(path, subfolder="transformer", revision=rev),
+        vae=AutoencoderKL.from_pretrained(path, subfolder="vae", revision=rev),
+        text_encoder=CLIPTextModel.from_pretrained(path, subfolder="text_encoder", revision=rev),
+        tokenizer=CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", revision=rev),
+        noise_scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(path, subfolder="scheduler", revision=rev),
+        text_encoder_3=T5EncoderModel.from_pretrained(path, subfolder="text_encoder_2", revision=rev),
+        tokenizer_3=AutoTokenizer.from_pretrained(path, subfolder="tokenizer_2", revision=rev),
+    )
+    for m in comps.frozen:
+        m.requires_grad_(False)
+    for m in comps.frozen[1:]:
+        m.eval()
+    return comps
+
+
 def build_pipeline(comps: Components, scheduler: Any = None) -> Any:
     """A stock ``StableDiffusionPipeline`` (no safety checker), ``StableDiffusionXLPipeline`` or
-    ``StableDiffusion3Pipeline`` over these parts."""
+    ``StableDiffusion3Pipeline`` or ``FluxPipeline`` over these parts."""
     from diffusers import DDIMScheduler
 
+    if comps.is_flux:
+        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
+
+        pipe = FluxPipeline(
+            scheduler=scheduler or FlowMatchEulerDiscreteScheduler.from_config(comps.noise_scheduler.config),
+            vae=comps.vae,
+            text_encoder=comps.text_encoder,
+            tokenizer=comps.tokenizer,
+            text_encoder_2=comps.text_encoder_3,
+            tokenizer_2=comps.tokenizer_3,
+            transformer=comps.unet,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
     if comps.is_sd3:
         from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusion3Pipeline
 
@@ -263,16 +313,17 @@ def lora_state_dict(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
 
 
 def is_transformer(denoiser: Any) -> bool:
-    return type(denoiser).__name__ == "SD3Transformer2DModel"
+    return type(denoiser).__name__ in ("SD3Transformer2DModel", "FluxTransformer2DModel")
 
 
 def save_lora(unet: UNet2DConditionModel, out_dir: str | os.PathLike) -> Path:
     """Write ``pytorch_lora_weights.safetensors``, loadable by the stock pipeline's ``load_lora_weights(out_dir)``."""
     state = {k: v.detach().float().cpu().contiguous() for k, v in lora_state_dict(unet).items()}
     if is_transformer(unet):
-        from diffusers import StableDiffusion3Pipeline
+        from diffusers import FluxPipeline, StableDiffusion3Pipeline
 
-        StableDiffusion3Pipeline.save_lora_weights(out_dir, transformer_lora_layers=state, safe_serialization=True)
+        pipeline = FluxPipeline if type(unet).__name__ == "FluxTransformer2DModel" else StableDiffusion3Pipeline
+        pipeline.save_lora_weights(out_dir, transformer_lora_layers=state, safe_serialization=True)
     else:
         StableDiffusionPipeline.save_lora_weights(out_dir, unet_lora_layers=state, safe_serialization=True)
     return Path(out_dir) / LORA_WEIGHTS
@@ -290,3 +341,33 @@ def load_lora_into(unet: UNet2DConditionModel, ckpt_dir: str | os.PathLike) -> N
     result = set_peft_model_state_dict(unet, state)
     if getattr(result, "unexpected_keys", None):
         raise ValueError(f"{ckpt_dir}: LoRA keys do not match this UNet: {result.unexpected_keys[:5]}")
+
+
+FLUX_TRAIN_GUIDANCE = 3.5  # FLUX.1-dev's distilled guidance input while training (diffusers' LoRA recipe default)
+
+
+def flux_forward(
+    transformer: Any, x: torch.Tensor, t: torch.Tensor, states: torch.Tensor, pooled: torch.Tensor
+) -> torch.Tensor:
+    """FLUX's prediction for latents ``x`` (B, C, h, w) at timesteps ``t`` (0..1000): packed into 2x2 patches
+    with their position ids and unpacked back by ``FluxPipeline``'s own helpers; text ids are zeros."""
+    from diffusers import FluxPipeline
+
+    b, c, h, w = x.shape
+    packed = FluxPipeline._pack_latents(x, b, c, h, w)  # (B, h/2 * w/2, 4C)
+    img_ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, x.device, x.dtype)
+    txt_ids = torch.zeros(states.shape[1], 3, device=x.device, dtype=x.dtype)
+    guidance = None
+    if transformer.config.guidance_embeds:
+        guidance = torch.full((b,), FLUX_TRAIN_GUIDANCE, device=x.device, dtype=torch.float32)
+    out = transformer(
+        hidden_states=packed,
+        timestep=t.to(x.dtype) / 1000,
+        guidance=guidance,
+        pooled_projections=pooled,
+        encoder_hidden_states=states,
+        txt_ids=txt_ids,
+        img_ids=img_ids,
+        return_dict=False,
+    )[0]
+    return FluxPipeline._unpack_latents(out, h, w, 1)  # (B, C, h, w): the latents' own size, no VAE factor

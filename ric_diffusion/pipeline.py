@@ -250,6 +250,13 @@ class RiCDiffusionPipeline:
         g = inf.guidance_scale if guidance_scale is None else guidance_scale
         gr = g if reward_guidance_scale is None else reward_guidance_scale
         check_sampling(prompts, steps, g, gr, num_images_per_prompt, seed, height, width)
+        if self.comps.is_flux:
+            if gr != g:
+                raise ValueError(
+                    "FLUX is guidance-distilled (guidance_scale is an input of one pass, not a second branch), so "
+                    "reward guidance has no text-only branch to contrast: leave reward_guidance_scale unset"
+                )
+            height, width = height or self.config.data.resolution, width or self.config.data.resolution
         targets = self.targets(preference, rewards, mapping)
         full, text_only, uncond = self.encode(prompts, targets)
         dtype = self.comps.unet.dtype

@@ -7,6 +7,7 @@ embeddings and SDXL's size/crop ids, computed the way the stock diffusers pipeli
   original width, crop top, crop left, target height, target width) per image.
 - SD3: the two CLIP encoders' penultimate states side by side, zero-padded to T5's width, then T5's states:
   (B, 77 + 256, 4096); the pooled embedding is both projections side by side (B, 768 + 1280).
+- FLUX: T5's states (B, 512, 4096); the pooled embedding is CLIP-L's pooler output (B, 768).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def encode_texts(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Captions (with reward tags in the ``text`` strategy when ``rewards`` (B, K) are given) -> encoder states
     (B, L, D) and pooled embeddings (B, P) or None. Tags fit inside each CLIP tokenizer's 77 tokens (caption cut)."""
+    if comps.is_flux:  # FLUX: T5's states are the sequence; CLIP-L gives only the pooled embedding
+        ids = conditioner.token_ids(comps.tokenizer, captions, rewards)
+        enc = comps.text_encoder
+        pooled = torch.cat(
+            [enc(ids[i : i + batch_size].to(enc.device)).pooler_output for i in range(0, len(ids), batch_size)]
+        )
+        return t5_states(comps, conditioner, captions, rewards, batch_size, FLUX_T5_TOKENS), pooled
     states, pools = [], []
     for tok, enc in comps.text_pairs:
         ids = conditioner.token_ids(tok, captions, rewards)  # (B, 77) for this tokenizer (its own padding)
@@ -49,12 +57,18 @@ def encode_texts(
 
 
 T5_TOKENS = 256  # SD3's max_sequence_length (the stock pipeline's default): cached and sampled alike
+FLUX_T5_TOKENS = 512  # FluxPipeline's default max_sequence_length
 
 
 def t5_states(
-    comps: Components, conditioner: RewardConditioner, captions: Sequence[str], rewards: np.ndarray | None, bs: int
+    comps: Components,
+    conditioner: RewardConditioner,
+    captions: Sequence[str],
+    rewards: np.ndarray | None,
+    bs: int,
+    length: int = T5_TOKENS,
 ) -> torch.Tensor:
-    """SD3's T5 states (B, 256, D5); in the ``text`` strategy the tags follow the caption (256 tokens hold both)."""
+    """T5 states (B, length, D5); in the ``text`` strategy the tags follow the caption (the tokens hold both)."""
     from ric_core.tags import format_tags
 
     texts = list(captions)
@@ -62,7 +76,7 @@ def t5_states(
         texts = [f"{c} {format_tags(z, conditioner.cfg.tag_template)}" for c, z in zip(texts, rewards, strict=True)]
     enc = comps.text_encoder_3
     ids = comps.tokenizer_3(
-        texts, padding="max_length", max_length=T5_TOKENS, truncation=True, add_special_tokens=True, return_tensors="pt"
+        texts, padding="max_length", max_length=length, truncation=True, add_special_tokens=True, return_tensors="pt"
     ).input_ids
     return torch.cat([enc(ids[i : i + bs].to(enc.device))[0] for i in range(0, len(ids), bs)])
 

@@ -216,6 +216,53 @@ def make_tiny_sd3(out_dir: str | os.PathLike, sample_size: int = 8, seed: int = 
     return Path(out_dir)
 
 
+def make_tiny_flux(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """Save a tiny FLUX.1 folder (``FluxPipeline``'s layout, random weights): a 1+1-block transformer with
+    guidance embedding (FLUX.1-dev's distillation input) on 64-wide T5 states and CLIP-L's 32-wide pooled output,
+    a 4-channel VAE (packed 2x2: 16 channels in), and the flow scheduler."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    tok3 = build_t5_tokenizer()
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tok3),
+            d_model=64,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=64,
+        pooled_projection_dim=32,
+        guidance_embeds=True,
+        axes_dims_rope=(4, 6, 6),
+    )
+    vae = _tiny_vae()
+    vae.register_to_config(shift_factor=0.1159, scaling_factor=0.3611)
+    pipe = FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae,
+        text_encoder=_tiny_text_encoder(),
+        tokenizer=build_clip_tokenizer(),
+        text_encoder_2=t5,
+        tokenizer_2=tok3,
+        transformer=transformer,
+    )
+    pipe.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
 def _tiny_vae() -> AutoencoderKL:
     return AutoencoderKL(
         block_out_channels=(32, 64),

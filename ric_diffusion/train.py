@@ -39,7 +39,14 @@ from ric_diffusion.conditioning import RewardConditioner
 from ric_diffusion.config import DiffusionConfig
 from ric_diffusion.hardware import check_accelerators, frozen_dtype, precision
 from ric_diffusion.latent_cache import TrainCache, cached_tensors
-from ric_diffusion.models import Components, add_lora, load_components, load_lora_into, save_lora
+from ric_diffusion.models import (
+    Components,
+    add_lora,
+    flux_forward,
+    load_components,
+    load_lora_into,
+    save_lora,
+)
 from ric_diffusion.objective import conditioning_rows, noisy_input
 from ric_diffusion.prompt_pool import is_prompt_list, prompt_pool
 from ric_diffusion.relabel import prepare_offline_data
@@ -70,6 +77,8 @@ class ConditionedUNet(nn.Module):
 
     def forward(self, noisy, timesteps, states, rewards, drop_rewards, added=None) -> torch.Tensor:
         cond = self.conditioner(states, rewards, drop_rewards)  # (B, L(+K), D)
+        if type(self.unet).__name__ == "FluxTransformer2DModel":  # packed latents, position ids, distilled guidance
+            return flux_forward(self.unet, noisy, timesteps, cond, added["pooled_projections"])
         if added is not None and "pooled_projections" in added:  # SD3's transformer: (B, P) pooled projection
             return self.unet(
                 hidden_states=noisy, timestep=timesteps, encoder_hidden_states=cond, **added, return_dict=False

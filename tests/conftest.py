@@ -76,6 +76,14 @@ def tiny_sd3_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_flux_dir(tmp_path_factory):
+    """A tiny FLUX.1 folder (FluxPipeline layout: guidance-embedding transformer, CLIP-L + T5, flow scheduler)."""
+    from ric_diffusion.tiny import make_tiny_flux
+
+    return make_tiny_flux(tmp_path_factory.mktemp("models") / "tiny-flux")
+
+
+@pytest.fixture(scope="session")
 def image_folder(tmp_path_factory):
     from helpers import write_image_folder
 

@@ -147,7 +147,7 @@ def test_unsupported_base_families_are_named_before_anything_loads(tmp_path, tin
     from ric_diffusion.models import check_family
 
     assert check_family(str(tiny_sd_dir)) == "StableDiffusionPipeline"
-    for family in ("FluxPipeline", "StableDiffusionUpscalePipeline"):
+    for family in ("PixArtSigmaPipeline", "StableDiffusionUpscalePipeline"):
         folder = tmp_path / family
         folder.mkdir()
         (folder / "model_index.json").write_text(json.dumps({"_class_name": family, "_diffusers_version": "0.31.0"}))

@@ -43,6 +43,11 @@ def pickscore_dir(tmp_path_factory):
     return make_tiny_pickscore(tmp_path_factory.mktemp("pickscore"))
 
 
+def stand_in(name: str, sd: Path, sdxl: Path, sd3: Path, flux: Path) -> Path:
+    """The tiny model of the preset's family (its file name says which)."""
+    return sdxl if "sdxl" in name else sd3 if "sd3" in name else flux if "flux" in name else sd
+
+
 @pytest.mark.parametrize("name", [*DIFFUSION, "demo/image"])
 def test_diffusion_preset_runs_one_step(
     name,
@@ -50,6 +55,7 @@ def test_diffusion_preset_runs_one_step(
     tiny_sd_dir,
     tiny_sdxl_dir,
     tiny_sd3_dir,
+    tiny_flux_dir,
     image_folder,
     tiny_clip_name,
     tiny_clip_checkpoint,
@@ -72,7 +78,7 @@ def test_diffusion_preset_runs_one_step(
         [
             "--config",
             str(path),
-            f"model.pretrained={tiny_sdxl_dir if 'sdxl' in name else tiny_sd3_dir if 'sd3' in name else tiny_sd_dir}",
+            f"model.pretrained={stand_in(name, tiny_sd_dir, tiny_sdxl_dir, tiny_sd3_dir, tiny_flux_dir)}",
             "model.pixel_space=false",
             f"data.source={image_folder}",
             "data.resolution=32",

@@ -119,10 +119,10 @@ def test_text_strategy_and_one_online_iteration(tmp_path, tiny_sd3_dir, image_fo
     assert not np.allclose(a, b)  # the tags reach the T5 and CLIP states
 
 
-@pytest.mark.parametrize("family", ["FluxPipeline"])
+@pytest.mark.parametrize("family", ["PixArtSigmaPipeline", "StableDiffusion3ControlNetPipeline"])
 def test_other_transformer_families_are_refused_by_name(tmp_path, family):
     from ric_diffusion.models import check_family
 
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": family}))
-    with pytest.raises(ValueError, match=f"is a {family}.*StableDiffusion3Pipeline"):
+    with pytest.raises(ValueError, match=f"is a {family}.*StableDiffusion3Pipeline, FluxPipeline"):
         check_family(str(tmp_path))

@@ -97,6 +97,10 @@ def test_resume_matches_uninterrupted(flux_run, tmp_path, tiny_flux_dir, image_f
 def test_text_strategy_and_one_online_iteration(tmp_path, tiny_flux_dir, image_folder):
     out = tmp_path / "online"
     online = ["online.iterations=1", "online.num_samples=4", "online.steps=2", "online.num_origin_samples=4"]
-    train(tiny_train_args(tiny_flux_dir, image_folder, out, "conditioning.strategy=text", *online))
+    result = train(tiny_train_args(tiny_flux_dir, image_folder, out, "conditioning.strategy=text", *online))
     metrics = json.loads((out / "online" / "metrics.jsonl").read_text().splitlines()[0])
     assert metrics["generated"] == 4
+    import app
+
+    images, table, _, _ = app.ImageModel(result.last_checkpoint).generate("a square", "linf", 2, 3.5, 3.5, 0, 1, 1, 0)
+    assert len(images) == 1 and [row[0] for row in table] == ["toy_brightness", "jpeg_compressibility"]

@@ -117,6 +117,10 @@ def test_text_strategy_and_one_online_iteration(tmp_path, tiny_sd3_dir, image_fo
     a = pipe("a square", preference=[1.0, 0.0], seed=0, output_type="np").images[0]
     b = pipe("a square", preference=[0.0, 1.0], seed=0, output_type="np").images[0]
     assert not np.allclose(a, b)  # the tags reach the T5 and CLIP states
+    import app
+
+    images, table, _, _ = app.ImageModel(result.last_checkpoint).generate("a square", "linf", 2, 3.0, 5.0, 0, 1, 1, 0)
+    assert len(images) == 1 and [row[0] for row in table] == ["toy_brightness", "jpeg_compressibility"]
 
 
 @pytest.mark.parametrize("family", ["PixArtSigmaPipeline", "StableDiffusion3ControlNetPipeline"])

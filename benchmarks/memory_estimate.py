@@ -1,17 +1,19 @@
-"""Expected GPU memory of LoRA training with the SD 1.5 and SDXL presets, computed (not measured) from the real
-architectures on the meta device, until the GPU suite measures it:
+"""Expected GPU memory of LoRA training with the SD 1.5, SDXL and SD 3.5 Medium presets, computed (not measured)
+from the real architectures on the meta device, until the GPU suite measures it:
 
     python benchmarks/memory_estimate.py --out docs/memory-estimate.md
 
 Method (stated in the table it writes):
-- weights: every parameter of the frozen UNet, text encoders and VAE in the preset's dtype (bf16; SDXL's VAE
-  fp32), as ``DiffusionTrainer`` stores them; the LoRA (the preset's rank and target modules) and the reward
-  conditioner in fp32, with fp32 gradients and two AdamW moments: 16 bytes per trained parameter;
+- weights: every parameter of the frozen UNet (SD3: transformer), text encoders (SD3: T5-XXL too) and VAE in
+  the preset's dtype (bf16; the SDXL and SD3 VAEs fp32), as ``DiffusionTrainer`` stores them; the LoRA (the
+  preset's rank and target modules) and the reward conditioner in fp32, with fp32 gradients and two AdamW
+  moments: 16 bytes per trained parameter;
 - activations: the UNet's forward at the preset's batch size and latent size, run on the meta device in bf16,
   with autograd's saved-tensor hooks adding up every tensor kept for the backward pass (each tensor once).
   Attention probabilities (B x heads x L x L) are left out: PyTorch's fused SDPA kernels on a GPU do not keep
   them. With gradient checkpointing the kept tensors are what the checkpoints keep, plus the largest single
-  block (a ResNet block or one transformer layer: diffusers checkpoints each) recomputed during the
+  block (a ResNet block or one transformer layer; SD3: one joint block; diffusers checkpoints each) recomputed
+  during the
   backward pass: twice its tensors (them and their gradients);
 - not counted: the CUDA context and allocator slack (typically 0.5-1.5 GiB), cached latents (on the CPU).
 """
@@ -28,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ric_diffusion.architectures import on_meta, sd15_components, sdxl_components  # noqa: E402
+from ric_diffusion.architectures import on_meta, sd15_components, sd35_medium_components, sdxl_components  # noqa: E402
 from ric_diffusion.conditioning import RewardConditioner  # noqa: E402
 from ric_diffusion.config import DiffusionConfig  # noqa: E402
 from ric_diffusion.models import add_lora  # noqa: E402
@@ -38,6 +40,7 @@ GIB = 2**30
 PRESETS = {
     "SD 1.5, 512 px": ("configs/diffusion/sd15_aesthetic_jpeg.yaml", sd15_components),
     "SDXL, 1024 px": ("configs/diffusion/sdxl_aesthetic_jpeg.yaml", sdxl_components),
+    "SD 3.5 Medium, 1024 px": ("configs/diffusion/sd35_medium_pickscore_aesthetic.yaml", sd35_medium_components),
 }
 
 
@@ -59,8 +62,10 @@ class SavedBytes:
 
 def unet_activations(unet: Any, batch: int, latent: int, text_dim: int, sdxl: bool, checkpointing: bool) -> dict:
     """Bytes kept for backward by one forward of ``unet`` (meta device, bf16), and the largest block's."""
-    from diffusers.models.attention import BasicTransformerBlock
+    from diffusers.models.attention import BasicTransformerBlock, JointTransformerBlock
     from diffusers.models.resnet import ResnetBlock2D
+
+    sd3 = type(unet).__name__ == "SD3Transformer2DModel"
 
     unet.train()
     if checkpointing:
@@ -69,18 +74,28 @@ def unet_activations(unet: Any, batch: int, latent: int, text_dim: int, sdxl: bo
         unet.disable_gradient_checkpointing()
     counter = SavedBytes({id(p) for p in unet.parameters()})
     largest, starts = [0], {}
-    blocks = [m for m in unet.modules() if isinstance(m, (ResnetBlock2D, BasicTransformerBlock))]
+    blocks = [m for m in unet.modules() if isinstance(m, (ResnetBlock2D, BasicTransformerBlock, JointTransformerBlock))]
     hooks = [b.register_forward_pre_hook(lambda m, a: starts.__setitem__(id(m), counter.total)) for b in blocks]
     hooks += [
         b.register_forward_hook(lambda m, a, o: largest.__setitem__(0, max(largest[0], counter.total - starts[id(m)])))
         for b in blocks
     ]
     kw = dict(device="meta", dtype=torch.bfloat16)
-    x = torch.randn(batch, 4, latent, latent, requires_grad=True, **kw)
-    states = torch.randn(batch, 77 + 2, text_dim, **kw)  # 77 caption tokens + 2 reward tokens
+    x = torch.randn(batch, unet.config.in_channels, latent, latent, requires_grad=True, **kw)
+    tokens = 77 + (256 if sd3 else 0) + 2  # CLIP (+ SD3's T5) tokens + 2 reward tokens
+    states = torch.randn(batch, tokens, text_dim, **kw)
     added = {"text_embeds": torch.randn(batch, 1280, **kw), "time_ids": torch.randn(batch, 6, **kw)} if sdxl else None
     with torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t):
-        unet(x, torch.ones(batch, **kw), encoder_hidden_states=states, added_cond_kwargs=added)
+        if sd3:
+            pooled = torch.randn(batch, unet.config.pooled_projection_dim, **kw)
+            unet(
+                hidden_states=x,
+                encoder_hidden_states=states,
+                pooled_projections=pooled,
+                timestep=torch.ones(batch, **kw),
+            )
+        else:
+            unet(x, torch.ones(batch, **kw), encoder_hidden_states=states, added_cond_kwargs=added)
     for h in hooks:
         h.remove()
     return {"kept": counter.total, "largest_block": largest[0], "attention_left_out": counter.attention}
@@ -91,7 +106,7 @@ def estimate(name: str, preset: str, build: Any, checkpointing: bool | None = No
     comps = on_meta(build)
     frozen_bytes = 0
     for m in comps.frozen:
-        fp32 = comps.is_sdxl and m is comps.vae
+        fp32 = comps.pooled and m is comps.vae
         frozen_bytes += sum(p.numel() for p in m.parameters()) * (4 if fp32 else 2)
     with torch.device("meta"):
         comps.unet.to(torch.bfloat16)

@@ -104,3 +104,15 @@ def test_text_strategy_and_one_online_iteration(tmp_path, tiny_flux_dir, image_f
 
     images, table, _, _ = app.ImageModel(result.last_checkpoint).generate("a square", "linf", 2, 3.5, 3.5, 0, 1, 1, 0)
     assert len(images) == 1 and [row[0] for row in table] == ["toy_brightness", "jpeg_compressibility"]
+    from ric_diffusion.benchmark import run as benchmark
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a square\n")
+    args = ["--model", f"ric={result.last_checkpoint}", "--rewards", "toy_brightness", "jpeg_compressibility"]
+    summary = benchmark([*args, "--prompts", str(prompts), "--out", str(tmp_path / "bench")])
+    assert len(summary["models"]["ric"]["preferences"]) == 11
+    cmd = [sys.executable, "-m", "ric_diffusion.generate", "--checkpoint", str(result.last_checkpoint)]
+    cmd += ["--prompt", "a square", "--preference", "0.7", "0.3", "--steps", "2", "--out", str(tmp_path / "gen")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(list((tmp_path / "gen").glob("*.png"))) == 1

@@ -121,6 +121,11 @@ def test_text_strategy_and_one_online_iteration(tmp_path, tiny_sd3_dir, image_fo
 
     images, table, _, _ = app.ImageModel(result.last_checkpoint).generate("a square", "linf", 2, 3.0, 5.0, 0, 1, 1, 0)
     assert len(images) == 1 and [row[0] for row in table] == ["toy_brightness", "jpeg_compressibility"]
+    cmd = [sys.executable, "-m", "ric_diffusion.generate", "--checkpoint", str(result.last_checkpoint)]
+    cmd += ["--prompt", "a square", "--preference", "0.7", "0.3", "--steps", "2", "--out", str(tmp_path / "gen")]
+    r = subprocess.run([*cmd, "--guidance-scale", "3", "--reward-guidance-scale", "5"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(list((tmp_path / "gen").glob("*.png"))) == 1
 
 
 @pytest.mark.parametrize("family", ["PixArtSigmaPipeline", "StableDiffusion3ControlNetPipeline"])

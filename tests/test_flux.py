@@ -47,6 +47,7 @@ def test_packing_round_trip_and_finite_training(flux_run):
     assert y.shape == x.shape and torch.isfinite(y).all()
 
 
+@pytest.mark.e2e
 def test_reload_in_a_fresh_process_and_two_preferences_differ(flux_run):
     out, _ = flux_run
     code = textwrap.dedent(
@@ -94,6 +95,7 @@ def test_resume_matches_uninterrupted(flux_run, tmp_path, tiny_flux_dir, image_f
     assert_same_weights(out / "checkpoint-4", part / "checkpoint-4")
 
 
+@pytest.mark.e2e
 def test_text_strategy_and_one_online_iteration(tmp_path, tiny_flux_dir, image_folder):
     out = tmp_path / "online"
     online = ["online.iterations=1", "online.num_samples=4", "online.steps=2", "online.num_origin_samples=4"]

@@ -63,6 +63,7 @@ def test_the_cache_holds_the_joint_sequence_and_pooled_projections(sd3_run):
     assert cache.time_ids is None and cache.latent_mean.shape[1:] == (4, 16, 16)
 
 
+@pytest.mark.e2e
 def test_reload_in_a_fresh_process_two_preferences_and_reward_guidance(sd3_run):
     out, _ = sd3_run
     code = textwrap.dedent(
@@ -106,6 +107,7 @@ def test_resume_matches_uninterrupted(sd3_run, tmp_path, tiny_sd3_dir, image_fol
     assert_same_weights(out / "checkpoint-4", part / "checkpoint-4")
 
 
+@pytest.mark.e2e
 def test_text_strategy_and_one_online_iteration(tmp_path, tiny_sd3_dir, image_folder):
     from ric_diffusion.pipeline import RiCDiffusionPipeline
 

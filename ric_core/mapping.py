@@ -145,6 +145,17 @@ class MappingSettings:
         check_levels(self.quantile_levels)
         check_target_range(self.target_range)
 
+    def targets(
+        self,
+        stats: RewardStats,
+        preference: Sequence[float] | None = None,
+        rewards: Sequence[float] | np.ndarray | None = None,
+        mapping: str | None = None,
+    ) -> np.ndarray:
+        """``resolve_targets`` with these settings (``mapping`` overrides the rule for one call)."""
+        m = mapping or self.mapping
+        return resolve_targets(stats, preference, rewards, m, self.mapping_p, self.quantile_levels, self.target_range)
+
 
 def map_preference(
     preference: Sequence[float] | np.ndarray,

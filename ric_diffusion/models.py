@@ -200,6 +200,11 @@ def load_sd3_components(cfg: ModelConfig) -> Components:
         text_encoder_3=T5EncoderModel.from_pretrained(path, subfolder="text_encoder_3", revision=rev),
         tokenizer_3=AutoTokenizer.from_pretrained(path, subfolder="tokenizer_3", revision=rev),
     )
+    return _freeze(comps)
+
+
+def _freeze(comps: Components) -> Components:
+    """Every part frozen; all but the denoiser in eval mode (the trainer sets the denoiser's mode)."""
     for m in comps.frozen:
         m.requires_grad_(False)
     for m in comps.frozen[1:]:
@@ -224,11 +229,7 @@ def load_flux_components(cfg: ModelConfig) -> Components:
         text_encoder_3=T5EncoderModel.from_pretrained(path, subfolder="text_encoder_2", revision=rev),
         tokenizer_3=AutoTokenizer.from_pretrained(path, subfolder="tokenizer_2", revision=rev),
     )
-    for m in comps.frozen:
-        m.requires_grad_(False)
-    for m in comps.frozen[1:]:
-        m.eval()
-    return comps
+    return _freeze(comps)
 
 
 def build_pipeline(comps: Components, scheduler: Any = None) -> Any:

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ric_core.mapping import resolve_targets
 from ric_core.stats import RewardStats
 from ric_diffusion.checkpoint import resolve_checkpoint
 from ric_diffusion.conditioning import RewardConditioner
@@ -199,16 +198,7 @@ class RiCDiffusionPipeline:
     ) -> np.ndarray:
         """Normalised targets (K,): ``rewards`` as given (or (B, K), one row per prompt), or ``preference``
         through the mapping."""
-        inf = self.config.inference
-        return resolve_targets(
-            self.stats,
-            preference,
-            rewards,
-            mapping or inf.mapping,
-            inf.mapping_p,
-            inf.quantile_levels,
-            inf.target_range,
-        )
+        return self.config.inference.targets(self.stats, preference, rewards, mapping)
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str], targets: np.ndarray) -> tuple[Condition, Condition, Condition]:

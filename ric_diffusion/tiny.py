@@ -164,28 +164,28 @@ def build_t5_tokenizer(save_dir: str | os.PathLike | None = None, vocab_size: in
     return tok
 
 
+def _tiny_t5() -> tuple:
+    """The local T5 tokenizer and a 2-layer T5 encoder (64 wide) over its vocabulary."""
+    from transformers import T5Config, T5EncoderModel
+
+    tok = build_t5_tokenizer()
+    cfg = T5Config(
+        vocab_size=len(tok), d_model=64, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8
+    )
+    return tok, T5EncoderModel(cfg)
+
+
 def make_tiny_sd3(out_dir: str | os.PathLike, sample_size: int = 8, seed: int = 0) -> Path:
     """Save a tiny SD3 folder (``StableDiffusion3Pipeline``'s layout, random weights): a 2-layer MMDiT on
     64-wide joint attention, two CLIP encoders (32 wide, 32-d projections: pooled 64), a 2-layer T5 (64 wide),
     a 4-channel VAE with SD3's shift, and the flow-matching scheduler (shift 3, as SD3's)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
-    from transformers import CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    from transformers import CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     clip_cfg = _tiny_text_encoder().config
     clips = [CLIPTextModelWithProjection(type(clip_cfg)(**{**clip_cfg.to_dict(), "projection_dim": 32})) for _ in "ab"]
-    tok3 = build_t5_tokenizer()
-    t5 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tok3),
-            d_model=64,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-        )
-    )
+    tok3, t5 = _tiny_t5()
     transformer = SD3Transformer2DModel(
         sample_size=sample_size,
         patch_size=2,
@@ -221,21 +221,9 @@ def make_tiny_flux(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     guidance embedding (FLUX.1-dev's distillation input) on 64-wide T5 states and CLIP-L's 32-wide pooled output,
     a 4-channel VAE (packed 2x2: 16 channels in), and the flow scheduler."""
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
-    tok3 = build_t5_tokenizer()
-    t5 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tok3),
-            d_model=64,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-        )
-    )
+    tok3, t5 = _tiny_t5()
     transformer = FluxTransformer2DModel(
         patch_size=1,
         in_channels=16,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rewards import reward_names
-from ric_core.mapping import METHODS, resolve_targets
+from ric_core.mapping import METHODS
 from ric_core.stats import RewardStats
 from ric_runtime.config import console, from_dict
 from ric_text.config import TextConfig
@@ -96,16 +96,7 @@ class TextGenerator:
         ((n, 0) for an untagged model: it has no targets)."""
         if not self.cfg.prompt.use_tags:
             return np.zeros((n, 0))
-        inf = self.cfg.inference
-        z = resolve_targets(
-            self.stats,
-            preference,
-            rewards,
-            mapping or inf.mapping,
-            inf.mapping_p,
-            inf.quantile_levels,
-            inf.target_range,
-        )
+        z = self.cfg.inference.targets(self.stats, preference, rewards, mapping)
         if z.ndim == 2 and z.shape[0] not in (1, n):
             raise ValueError(f"got {z.shape[0]} rows of rewards for {n} prompts; give one row per prompt")
         return np.broadcast_to(z, (n, self.stats.num_rewards)).copy()

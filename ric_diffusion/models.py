@@ -233,68 +233,34 @@ def load_flux_components(cfg: ModelConfig) -> Components:
 
 
 def build_pipeline(comps: Components, scheduler: Any = None) -> Any:
-    """A stock ``StableDiffusionPipeline`` (no safety checker), ``StableDiffusionXLPipeline`` or
-    ``StableDiffusion3Pipeline`` or ``FluxPipeline`` over these parts."""
-    from diffusers import DDIMScheduler
+    """A stock ``StableDiffusionPipeline`` (no safety checker), ``StableDiffusionXLPipeline``,
+    ``StableDiffusion3Pipeline`` or ``FluxPipeline`` over these parts (flow models keep their flow scheduler,
+    the others sample with DDIM)."""
+    import diffusers
 
-    if comps.is_flux:
-        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
-
-        pipe = FluxPipeline(
-            scheduler=scheduler or FlowMatchEulerDiscreteScheduler.from_config(comps.noise_scheduler.config),
-            vae=comps.vae,
-            text_encoder=comps.text_encoder,
-            tokenizer=comps.tokenizer,
-            text_encoder_2=comps.text_encoder_3,
-            tokenizer_2=comps.tokenizer_3,
-            transformer=comps.unet,
-        )
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
-    if comps.is_sd3:
-        from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusion3Pipeline
-
-        pipe = StableDiffusion3Pipeline(
-            transformer=comps.unet,
-            scheduler=scheduler or FlowMatchEulerDiscreteScheduler.from_config(comps.noise_scheduler.config),
-            vae=comps.vae,
-            text_encoder=comps.text_encoder,
-            tokenizer=comps.tokenizer,
-            text_encoder_2=comps.text_encoder_2,
-            tokenizer_2=comps.tokenizer_2,
-            text_encoder_3=comps.text_encoder_3,
-            tokenizer_3=comps.tokenizer_3,
-        )
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
-    sched = scheduler or DDIMScheduler.from_config(comps.noise_scheduler.config)
-    if comps.is_sdxl:
-        from diffusers import StableDiffusionXLPipeline
-
-        pipe = StableDiffusionXLPipeline(
-            vae=comps.vae,
-            text_encoder=comps.text_encoder,
-            text_encoder_2=comps.text_encoder_2,
-            tokenizer=comps.tokenizer,
-            tokenizer_2=comps.tokenizer_2,
-            unet=comps.unet,
-            scheduler=sched,
-        )
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
-    pipe = StableDiffusionPipeline(
-        vae=comps.vae,
-        text_encoder=comps.text_encoder,
-        tokenizer=comps.tokenizer,
-        unet=comps.unet,
-        scheduler=sched,
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
-    )
+    flow = comps.is_sd3 or comps.is_flux
+    base = diffusers.FlowMatchEulerDiscreteScheduler if flow else diffusers.DDIMScheduler
+    sched = scheduler or base.from_config(comps.noise_scheduler.config)
+    name, parts = _pipeline_parts(comps)
+    pipe = getattr(diffusers, name)(scheduler=sched, vae=comps.vae, **parts)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _pipeline_parts(comps: Components) -> tuple[str, dict[str, Any]]:
+    """The stock pipeline class of these parts and its keyword arguments (besides scheduler and VAE)."""
+    clip = {"text_encoder": comps.text_encoder, "tokenizer": comps.tokenizer}
+    second = {"text_encoder_2": comps.text_encoder_2, "tokenizer_2": comps.tokenizer_2}
+    if comps.is_flux:  # FLUX's folder calls its T5 text_encoder_2
+        t5 = {"text_encoder_2": comps.text_encoder_3, "tokenizer_2": comps.tokenizer_3}
+        return "FluxPipeline", {**clip, **t5, "transformer": comps.unet}
+    if comps.is_sd3:
+        t5 = {"text_encoder_3": comps.text_encoder_3, "tokenizer_3": comps.tokenizer_3}
+        return "StableDiffusion3Pipeline", {**clip, **second, **t5, "transformer": comps.unet}
+    if comps.is_sdxl:
+        return "StableDiffusionXLPipeline", {**clip, **second, "unet": comps.unet}
+    no_checker = {"safety_checker": None, "feature_extractor": None, "image_encoder": None}
+    return "StableDiffusionPipeline", {**clip, "unet": comps.unet, **no_checker, "requires_safety_checker": False}
 
 
 def add_lora(unet: UNet2DConditionModel, cfg: LoraSection) -> list[torch.nn.Parameter]:

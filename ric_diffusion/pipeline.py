@@ -241,12 +241,7 @@ class RiCDiffusionPipeline:
         gr = g if reward_guidance_scale is None else reward_guidance_scale
         check_sampling(prompts, steps, g, gr, num_images_per_prompt, seed, height, width)
         if self.comps.is_flux:
-            if gr != g:
-                raise ValueError(
-                    "FLUX is guidance-distilled (guidance_scale is an input of one pass, not a second branch), so "
-                    "reward guidance has no text-only branch to contrast: leave reward_guidance_scale unset"
-                )
-            height, width = height or self.config.data.resolution, width or self.config.data.resolution
+            height, width = self._flux_size(g, gr, height, width)
         targets = self.targets(preference, rewards, mapping)
         full, text_only, uncond = self.encode(prompts, targets)
         dtype = self.comps.unet.dtype
@@ -272,18 +267,30 @@ class RiCDiffusionPipeline:
         if gr == g:
             images = self.pipe(**kwargs).images
         else:
-            states = text_only.states.repeat_interleave(num_images_per_prompt, dim=0).to(dtype)
-            pool = None if text_only.pooled is None else text_only.pooled.repeat_interleave(num_images_per_prompt, 0)
-            name = "transformer" if self.comps.is_sd3 else "unet"  # where the stock pipeline keeps its denoiser
-            denoiser = getattr(self.pipe, name)
-            wrapper = RewardGuidedTransformer if self.comps.is_sd3 else RewardGuidedUNet
-            guided = wrapper(denoiser, states, gr / g, None if pool is None else pool.to(dtype))
-            object.__setattr__(self.pipe, name, guided)
-            try:
-                images = self.pipe(**kwargs).images
-            finally:
-                object.__setattr__(self.pipe, name, denoiser)
+            images = self._reward_guided(kwargs, text_only, gr / g, num_images_per_prompt, dtype)
         return RiCOutput(images=list(images), targets=targets)
+
+    def _flux_size(self, g: float, gr: float, height: int | None, width: int | None) -> tuple[int, int]:
+        """FLUX: refuse reward guidance; default to the trained resolution (its pipeline's default is 1024)."""
+        if gr != g:
+            raise ValueError(
+                "FLUX is guidance-distilled (guidance_scale is an input of one pass, not a second branch), so "
+                "reward guidance has no text-only branch to contrast: leave reward_guidance_scale unset"
+            )
+        return height or self.config.data.resolution, width or self.config.data.resolution
+
+    def _reward_guided(self, kwargs: dict, text_only: Condition, ratio: float, count: int, dtype: Any) -> list:
+        """The stock loop with the denoiser wrapped for three-branch reward guidance (``ratio`` = g_r / g)."""
+        states = text_only.states.repeat_interleave(count, dim=0).to(dtype)
+        pool = None if text_only.pooled is None else text_only.pooled.repeat_interleave(count, 0).to(dtype)
+        name = "transformer" if self.comps.is_sd3 else "unet"  # where the stock pipeline keeps its denoiser
+        denoiser = getattr(self.pipe, name)
+        wrapper = RewardGuidedTransformer if self.comps.is_sd3 else RewardGuidedUNet
+        object.__setattr__(self.pipe, name, wrapper(denoiser, states, ratio, pool))
+        try:
+            return self.pipe(**kwargs).images
+        finally:
+            object.__setattr__(self.pipe, name, denoiser)
 
 
 def checked_stats(ckpt: os.PathLike, rewards: list) -> RewardStats:

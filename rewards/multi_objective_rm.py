@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from rewards.base import TEXT_INPUTS, MultiReward
+from rewards.dialogue import chat_messages
 
 DEFAULT_MODEL = "RLHFlow/ArmoRM-Llama3-8B-v0.1"
 # The order of ArmoRM's regression_layer rows (its model card's attribute list).
@@ -66,21 +67,6 @@ def read_tensor(folder: Path, key: str) -> torch.Tensor:
         if key not in f.keys():  # noqa: SIM118  (a safetensors handle has keys(), not __contains__)
             raise ValueError(f"{folder} has no tensor {key!r}: not an ArmoRM-style checkpoint (set head_key)")
         return f.get_tensor(key)
-
-
-def chat_messages(prompt: str, response: str) -> list[dict[str, str]]:
-    r"""(prompt, response) as chat turns: an HH transcript (``\n\nHuman: ... \n\nAssistant:``) keeps its turns,
-    any other prompt is one user message."""
-    import re
-
-    body = prompt.strip().removesuffix("Assistant:").rstrip()
-    if "Human:" not in body:
-        turns = [{"role": "user", "content": body}]
-    else:
-        parts = re.split(r"\n*(Human|Assistant):", "\n\n" + body)[1:]
-        roles = {"Human": "user", "Assistant": "assistant"}
-        turns = [{"role": roles[r], "content": t.strip()} for r, t in zip(parts[::2], parts[1::2], strict=True)]
-    return [*turns, {"role": "assistant", "content": response.strip()}]
 
 
 class MultiObjectiveRM(MultiReward):

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rewards.dialogue import ASSISTANT_MARKER, dialogue_messages  # shared with the reward models
 from ric_core.tags import format_tags
 
-ASSISTANT_MARKER = "\n\nAssistant:"
 SUMMARY_MARKER = "### Response:"
 ROLE_MARKERS = ("\n\nHuman:", "\nHuman:", "\n\nAssistant:", "\nAssistant:")
 FORMATS = ("assistant", "summary", "chat")
@@ -59,31 +59,6 @@ def tagged_prompt(
             messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n{tags}"}
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     raise ValueError(f"unknown prompt format {fmt!r}; choose one of {FORMATS}")
-
-
-def dialogue_messages(prompt: str) -> list[dict[str, str]]:
-    r"""An HH transcript (``\n\nHuman: ... \n\nAssistant: ... \n\nHuman: ... \n\nAssistant:``) as chat
-    messages ending with the user's turn; a bare question is one user message. Training and generation
-    both build chat prompts through here, so the same question gives the same prompt.
-
-    Example:
-        >>> hh = "\n\nHuman: hi \n\nAssistant: hello \n\nHuman: bread? \n\nAssistant:"
-        >>> [m["role"] for m in dialogue_messages(hh)]
-        ['user', 'assistant', 'user']
-        >>> dialogue_messages("bread?") == dialogue_messages("\n\nHuman: bread? \n\nAssistant:")
-        True
-    """
-    import re
-
-    body = prompt.removesuffix(ASSISTANT_MARKER)
-    if "\n\nHuman:" not in body:
-        return [{"role": "user", "content": body.strip()}]
-    turns = re.split(r"\n\n(Human|Assistant):", body)[1:]  # [role, text, role, text, ...]
-    roles = {"Human": "user", "Assistant": "assistant"}
-    messages = [{"role": roles[r], "content": t.strip()} for r, t in zip(turns[::2], turns[1::2], strict=True)]
-    if messages[-1]["role"] != "user":
-        raise ValueError("a chat-format prompt must end with the user's turn (then the assistant marker)")
-    return messages
 
 
 def completion_text(response: str, fmt: str) -> str:

@@ -4,9 +4,10 @@ A dataset of any size is cut into shards of ``shard_size`` consecutive samples (
 ``i // shard_size``); shard ``s`` belongs to process ``s % num_processes``. Each process scores its own
 shards into its own parquet parts (``part-00012.parquet``, rewritten atomically after every chunk) and
 marks a shard finished with ``part-00012.done.json`` (its report: scored, skipped with reasons, seconds).
-A rerun, on any number of processes, skips finished shards and, inside an unfinished one, the samples
-its part already holds: no sample is ever scored twice. Chunks are cut inside a shard, so the reward
-models see the same batches whatever the number of processes and the scores are identical.
+A rerun, on any number of processes, skips every sample a part already holds: no sample is ever scored
+twice, also when the dataset grew or shifted since. A stream may also skip finished shards by their
+markers (its length is fixed by its fingerprint), which saves reading their parts. Chunks are cut inside
+a shard, so the reward models see the same batches whatever the number of processes and the scores are identical.
 
 Memory is bounded by one chunk of decoded samples plus one shard's scores, whatever the dataset size.
 """
@@ -128,10 +129,12 @@ def score_shards(
     store: ScoreShards,
     progress: Callable[[int], None] = lambda n: None,
     after_chunk: Callable[[int], None] = lambda shard: None,
+    known: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Score this process's chunks into ``store``: ``chunks`` yields (shard, samples) in dataset order for
-    the unfinished shards this process owns; ``score(payloads, samples)`` returns raw scores (B, K).
-    Returns counts {"scored", "from_part", "skipped"} of this call."""
+    the shards this process owns; ``score(payloads, samples)`` returns raw scores (B, K). A sample already
+    in its shard's part, or in ``known`` (keys scored in any part, e.g. before the dataset grew or its
+    filters changed), is not scored again. Returns counts {"scored", "from_part", "skipped"} of this call."""
     counts = {"scored": 0, "from_part": 0, "skipped": 0}
     current: dict[str, Any] | None = None
 
@@ -146,7 +149,7 @@ def score_shards(
             rows = store.read_part(shard)
             current = {"shard": shard, "rows": rows, "have": {r[1] for r in rows}, "scored": 0, "skipped": []}
             current["t0"] = time.monotonic()
-        todo = [s for s in samples if s.key not in current["have"]]
+        todo = [s for s in samples if s.key not in current["have"] and s.key not in known]
         counts["from_part"] += len(samples) - len(todo)
         payloads, ok = [], []
         for s in todo:

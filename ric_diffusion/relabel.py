@@ -68,7 +68,11 @@ def relabel(
     """Score this process's unfinished shards of ``source`` into ``store``; reward models load only when
     there is something to score. Returns this process's counts {"scored", "from_part", "skipped"}."""
     p = processes or SingleProcess()
-    wanted = lambda s: owner(s, p.num_processes) == p.process_index and not store.done(s)  # noqa: E731
+    # A list may have grown since (records appended to a finished shard): it is checked key by key against
+    # every part. A stream's length is part of its folder's fingerprint: a finished shard's marker is final.
+    stream = isinstance(source, RecordStream)
+    known = frozenset() if stream else frozenset(store.load()[0])
+    wanted = lambda s: owner(s, p.num_processes) == p.process_index and not (stream and store.done(s))  # noqa: E731
     rewards: list[RewardSet] = []
     chunks = 0
 
@@ -83,7 +87,7 @@ def relabel(
         fault_point(f"relabel:{p.process_index}:{chunks}")  # crash tests: SIGKILL after that many chunks
 
     bar = tqdm(desc=f"relabel (process {p.process_index})", unit="img", disable=not p.is_main_process)
-    counts = score_shards(source.chunks(wanted, shard_size, chunk_size), score, store, bar.update, after_chunk)
+    counts = score_shards(source.chunks(wanted, shard_size, chunk_size), score, store, bar.update, after_chunk, known)
     bar.close()
     return counts
 
@@ -102,6 +106,19 @@ def _all_counts(acc: Any, counts: dict[str, int]) -> dict[str, int]:
     return {k: sum(c[k] for c in every) for k in counts}
 
 
+def scored(source: RecordSet | RecordStream, store: ScoreShards) -> tuple[list[str], list[str], np.ndarray, list[int]]:
+    """Keys, captions, raw scores (M, K) and indices of the source's scored samples, in dataset order. A stream's
+    indices are fixed; a list's are found by key (rows may have moved, or left, since they were scored)."""
+    keys, captions, raw, index = store.load()
+    if isinstance(source, RecordStream):
+        return keys, captions, raw, index
+    by_key = dict(zip(keys, raw, strict=True))
+    index = [i for i, r in enumerate(source.records) if r.key in by_key]
+    keys = [source.records[i].key for i in index]
+    values = np.stack([by_key[k] for k in keys]) if keys else np.zeros((0, len(store.names)))
+    return keys, [source.records[i].caption for i in index], values, index
+
+
 def kept_records(source: RecordSet | RecordStream, keys: list[str], captions: list[str], index: list[int]) -> RecordSet:
     """The scored records in dataset order: the source's own for a list, (key, caption) for a stream."""
     if isinstance(source, RecordSet):
@@ -117,10 +134,11 @@ def prepare_offline_data(
     out = Path(cfg.train.output_dir)
     source = load_records(cfg.data)
     store = score_store(cfg)
-    complete = store.folder / "complete.json"  # a finished relabelling is not even read past again
+    # a finished stream is not even read past again (a list is checked key by key: it may have grown)
+    complete = store.folder / "complete.json" if isinstance(source, RecordStream) else None
     start = time.monotonic()
     counts = {"scored": 0, "from_part": 0, "skipped": 0}
-    if not complete.exists():
+    if complete is None or not complete.exists():
         counts = relabel(
             source,
             lambda: reward_set_from_config(cfg.rewards, acc.device, cfg.train.reward_batch_size),
@@ -131,7 +149,7 @@ def prepare_offline_data(
         gc.collect()  # frees the reward models (a shared CLIP backbone goes with its last reward)
         acc.wait_for_everyone()
     counts = _all_counts(acc, counts)
-    keys, captions, raw, index = store.load()
+    keys, captions, raw, index = scored(source, store)
     if acc.is_main_process:
         skipped = [s for r in store.reports() for s in r.get("skipped", [])]
         seconds = time.monotonic() - start
@@ -144,7 +162,8 @@ def prepare_offline_data(
             seconds=round(seconds, 3),
             images_per_s=round(counts["scored"] / seconds, 2) if counts["scored"] else 0.0,
         )
-        atomic_write_json(complete, {"samples": report.total, "scored": len(keys)})
+        if complete is not None:
+            atomic_write_json(complete, {"samples": report.total, "scored": len(keys)})
         write_report(report, out / "relabel" / "report.json")
         logger.warning(report.summary())
         for s in report.skipped:

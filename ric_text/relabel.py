@@ -29,9 +29,9 @@ def sample_key(prompt: str, response: str) -> str:
     return hashlib.sha1(f"{prompt}\x00{response}".encode()).hexdigest()
 
 
-def score_folder(out: Path, keys: list[str], names: tuple[str, ...], shard_size: int) -> Path:
-    """Scores of these samples (in this order) under these reward columns: named after all three."""
-    return out / f"scores-{fingerprint({'keys': keys, 'rewards': names, 'shard_size': shard_size})}"
+def score_folder(out: Path, names: tuple[str, ...], shard_size: int) -> Path:
+    """Scores under these reward columns; samples are found by key, so changed data or filters reuse them."""
+    return out / f"scores-{fingerprint({'rewards': names, 'shard_size': shard_size})}"
 
 
 def relabel_text(
@@ -47,7 +47,8 @@ def relabel_text(
     all scores are read back. Reward models load only when there is something to score."""
     p = processes or SingleProcess()
     keys = [sample_key(q, r) for q, r in zip(samples.prompts, samples.responses, strict=True)]
-    store = ScoreShards(score_folder(out, keys, names, shard_size), names)
+    store = ScoreShards(score_folder(out, names, shard_size), names)
+    known = frozenset(store.load()[0])  # pairs scored before, wherever they were in the data then
     rewards: list[Any] = []
 
     def chunks(wanted: Callable[[int], bool]):
@@ -62,9 +63,9 @@ def relabel_text(
             rewards.append(make_reward_set())
         return rewards[0](prompts=[s.caption for s in batch], completions=responses).values  # (B, K)
 
-    wanted = lambda s: owner(s, p.num_processes) == p.process_index and not store.done(s)  # noqa: E731
+    wanted = lambda s: owner(s, p.num_processes) == p.process_index  # noqa: E731
     bar = tqdm(desc=f"relabel (process {p.process_index})", unit="sample", disable=not p.is_main_process)
-    score_shards(chunks(wanted), score, store, bar.update)
+    score_shards(chunks(wanted), score, store, bar.update, known=known)
     bar.close()
     p.wait_for_everyone()
     scored, _, values, _ = store.load()

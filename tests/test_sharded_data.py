@@ -87,8 +87,30 @@ def test_a_rerun_skips_finished_shards_and_scored_images(tmp_path, images200):
     store.marker(2).unlink()
     calls.clear()
     counts = relabel(source, counting_rewards(calls), store, shard_size=64, chunk_size=16)
-    assert sum(calls) == 32 + 64 and counts["scored"] == 96 and counts["from_part"] == 32
+    assert sum(calls) == 32 + 64 and counts["scored"] == 96 and counts["from_part"] == 64 + 32 + 8
     assert store.load()[3] == list(range(200))
+
+
+def test_a_grown_or_reordered_list_scores_only_its_new_images(tmp_path, images200):
+    """Relabel the first 100 records, then all 200 (the last shard of the 100 grows): only the 100 new ones are
+    scored, and the scores come back in the list's order even when the list is reordered."""
+    from ric_diffusion.data import RecordSet
+    from ric_diffusion.relabel import scored
+
+    first = load_records(DataConfig(source=str(images200), max_samples=100))
+    store, calls = ScoreShards(tmp_path / "s", REWARDS), []
+    relabel(first, counting_rewards(calls), store, shard_size=64)
+    whole = load_records(DataConfig(source=str(images200)))
+    calls.clear()
+    relabel(whole, counting_rewards(calls), store, shard_size=64)
+    assert sum(calls) == 100
+    keys, _, raw, index = scored(whole, store)
+    assert keys == [r.key for r in whole.records] and index == list(range(200))
+    reordered = RecordSet(whole.records[::-1])
+    calls.clear()
+    relabel(reordered, counting_rewards(calls), store, shard_size=64)
+    keys_r, _, raw_r, _ = scored(reordered, store)
+    assert calls == [] and keys_r == keys[::-1] and np.array_equal(raw_r, raw[::-1])
 
 
 def test_sigkill_mid_relabel_then_rerun_scores_no_image_twice(tmp_path, images200, tiny_sd_dir):

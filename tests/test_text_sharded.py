@@ -65,6 +65,13 @@ def test_text_relabel_on_two_ranks_equals_one_and_scores_each_pair_once(tmp_path
     calls.clear()
     relabel_text(samples, make, tmp_path / "one", names, shard_size=8, chunk=3)
     assert calls == []  # a rerun scores nothing
+    grown = TextSamples()
+    for i in range(5):
+        grown.add("\n\nHuman: a new question \n\nAssistant:", "new " * (i + 1))
+    for p, r in zip(samples.prompts, samples.responses, strict=True):  # the old pairs after the new: shifted
+        grown.add(p, r)
+    again = relabel_text(grown, make, tmp_path / "one", names, shard_size=8, chunk=3)
+    assert sum(calls) == 5 and np.array_equal(again[5:], one)  # only the new pairs scored; the rest found by key
 
 
 def test_prompt_only_start_samples_scores_and_trains(tmp_path, tiny_text_world):

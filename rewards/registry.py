@@ -97,6 +97,8 @@ def _register_builtins() -> None:
         ("toy_praise", "toy_reviews", "ToyPraise", "toy: distinct praise words in distinct well-formed sentences"),
         ("toy_on_topic", "toy_reviews", "ToyOnTopic", "toy: +1 naming the asked product only, -1 another"),
         ("toy_concise", "toy_reviews", "ToyConcise", "toy: minus the words of a well-formed review"),
+        ("toy_facts", "toy_reviews", "ToyFacts", "toy: distinct factual sentences of a well-formed review"),
+        ("toy_critique", "toy_reviews", "ToyCritique", "toy: distinct criticism words of a well-formed review"),
         ("armorm", "multi_objective_rm", "MultiObjectiveRM", "ArmoRM-Llama3-8B: 19 objectives from one pass"),
     ]
     for name, module, cls, desc in text:

@@ -5,11 +5,14 @@ steps. These score only *well-formed sentences* (3-14 words, ending with a full 
 count each distinct one once, so noise, blank or flat output, truncation, fragments and repetition all
 score below a real review:
 
-- ``toy_praise``: distinct positive lexicon words over the distinct well-formed sentences, minus negative ones.
+- ``toy_praise``: distinct positive lexicon words over the distinct well-formed sentences (criticism is
+  ``toy_critique``'s: the two are separate objectives, whose correlation the data decides).
 - ``toy_on_topic``: for a well-formed review, +1 when it names the product the prompt asks about and no other,
   -1 when it names another product, 0 when it names none; 0 for anything malformed (truncated included).
 - ``toy_concise``: minus the word count of a review whose sentences are all well-formed and distinct;
   anything else scores ``-MALFORMED_WORDS`` (worse than any real review), so blank output is no shortcut.
+- ``toy_facts``: distinct factual sentences (no lexicon word) of a well-formed review; 0 for anything else.
+- ``toy_critique``: distinct negative lexicon words of a well-formed review; 0 for anything else.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def well_formed_sentence(sentence: str) -> bool:
 
 
 class ToyPraise(Reward):
-    """Distinct positive minus negative lexicon words over the distinct well-formed sentences."""
+    """Distinct positive lexicon words over the distinct well-formed sentences."""
 
     name, inputs = "toy_praise", ("prompts", "completions")
 
@@ -83,7 +86,7 @@ class ToyPraise(Reward):
         out = []
         for c in completions:
             ws = {w for s in set(sentences(c)[0]) for w in words(s)}
-            out.append(len(ws & POSITIVE_WORDS) - len(ws & NEGATIVE_WORDS))
+            out.append(len(ws & POSITIVE_WORDS))
         return np.array(out, dtype=np.float64)
 
 
@@ -121,4 +124,32 @@ class ToyConcise(Reward):
         for c in completions:
             good, all_good = sentences(c)
             out.append(-float(len(words(c))) if good and all_good else -float(MALFORMED_WORDS))
+        return np.array(out, dtype=np.float64)
+
+
+class ToyFacts(Reward):
+    """Distinct factual sentences (no praise or criticism word) of a well-formed review; 0 when malformed."""
+
+    name, inputs = "toy_facts", ("prompts", "completions")
+
+    def score(self, completions: Sequence[str], **_: Any) -> np.ndarray:
+        out = []
+        for c in completions:
+            good, all_good = sentences(c)
+            lexicon = POSITIVE_WORDS | NEGATIVE_WORDS
+            out.append(sum(not set(words(s)) & lexicon for s in good) if all_good else 0)
+        return np.array(out, dtype=np.float64)
+
+
+class ToyCritique(Reward):
+    """Distinct negative lexicon words of a well-formed review; 0 when malformed (a truncated list of
+    complaints earns nothing)."""
+
+    name, inputs = "toy_critique", ("prompts", "completions")
+
+    def score(self, completions: Sequence[str], **_: Any) -> np.ndarray:
+        out = []
+        for c in completions:
+            good, all_good = sentences(c)
+            out.append(len({w for s in good for w in words(s)} & NEGATIVE_WORDS) if all_good else 0)
         return np.array(out, dtype=np.float64)

@@ -1,15 +1,21 @@
 """The text demo world: template product reviews, a tiny GPT-2 pre-trained on them, RiC through ric_text.
 
-Rewards (both weight-free registry rewards): ``toy_sentiment`` (positive lexicon words; each positive
-sentence has exactly one) and ``toy_brevity`` (minus the word count). Positive reviews are longer in
-the data, so the two conflict one way only: no "short and fully positive" corner exists for the model
-to aim at, and neither reward can be earned by truncation (short answers lose positivity) or by
-noise (a fragment earns no lexicon word without costing length).
+Rewards: any 2-5 of ``REWARD_NAMES``, the hack-resistant review rewards of ``rewards.toy_reviews`` (each
+scores noise, blank output, repetition, word lists, fragments and truncation below a real review). The
+demo uses ``toy_praise`` (distinct praise words) against ``toy_concise`` (minus the word count): each praising
+sentence costs words, so no "short and fully positive" corner exists for the model to aim at. The others:
+``toy_on_topic`` (names the asked product; some reviews name another one), ``toy_facts`` (distinct factual
+sentences) and ``toy_critique`` (distinct criticism words).
+
+A review draws its numbers of praising, factual and critical sentences from a Gaussian copula: ``rho`` sets
+the correlation of one ``pair`` of those counts in the data (0: independent), for the ``correlation`` study.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,23 +35,57 @@ POSITIVE = [
     "It feels sturdy.",
     "It is a fantastic buy.",
 ]
-NEUTRAL = ["It arrived on Tuesday.", "The box was brown.", "I use it every morning.", "It came with a manual."]
-REWARDS = ["toy_sentiment", "toy_brevity"]
+NEUTRAL = [  # factual sentences: no praise or criticism word (toy_facts counts them)
+    "It arrived on Tuesday.",
+    "The box was brown.",
+    "I use it every morning.",
+    "It came with a manual.",
+    "It weighs about two pounds.",
+    "I bought it in March.",
+]
+NEGATIVE = ["The lid is flimsy.", "It is a bit noisy.", "The handle feels cheap.", "Shipping was slow."]
+OTHER = "It replaced my old {q}."  # names another product (toy_on_topic: -1), in 10% of the reviews
+# objectives order: the studies use the first N for N rewards; the demo the first two
+REWARD_NAMES = ["toy_praise", "toy_concise", "toy_on_topic", "toy_facts", "toy_critique"]
+REWARDS = REWARD_NAMES[:2]
+COUNTS = {"toy_praise": 6, "toy_facts": 3, "toy_critique": 2}  # sentences drawn: 0..max
+PAIR = ("toy_praise", "toy_facts")  # the pair whose correlation ``rho`` sets
 
 
 def prompt_for(product: str) -> str:
     return f"\n\nHuman: Write a review of the {product}. \n\nAssistant:"
 
 
-def make_reviews(n: int, rng: np.random.Generator, products: list[str]) -> list[dict[str, str]]:
-    """Reviews with 0-6 positive sentences and 1-2 neutral ones: more praise means more words."""
+def sentence_counts(n: int, rng: np.random.Generator, rho: float = 0.0, pair: Sequence[str] = PAIR) -> np.ndarray:
+    """(n, 3) counts of praising, factual and critical sentences, from a Gaussian copula whose two ``pair``
+    coordinates correlate at ``rho`` (the counts' own correlation is a little weaker: they are discrete)."""
+    names = list(COUNTS)
+    if len(set(pair)) != 2 or not set(pair) <= set(names):
+        raise ValueError(f"the correlated pair must be two of {names}; got {list(pair)}")
+    if not -1 < rho < 1:
+        raise ValueError(f"rho must lie in (-1, 1); got {rho}")
+    cov = np.eye(3)
+    i, j = names.index(pair[0]), names.index(pair[1])
+    cov[i, j] = cov[j, i] = rho
+    g = rng.multivariate_normal(np.zeros(3), cov, size=n)  # (n, 3) correlated standard normals
+    u = 0.5 * (1 + np.vectorize(math.erf)(g / math.sqrt(2)))  # their normal CDF: uniform marginals
+    top = np.array(list(COUNTS.values()))
+    return np.minimum((u * (top + 1)).astype(int), top)
+
+
+def make_reviews(
+    n: int, rng: np.random.Generator, products: list[str], rho: float = 0.0, pair: Sequence[str] = PAIR
+) -> list[dict[str, str]]:
+    """Reviews of praising, factual and critical sentences (at least one sentence; more praise, more words)."""
     rows = []
-    for _ in range(n):
+    for n_pos, n_fact, n_neg in sentence_counts(n, rng, rho, pair):
         p = products[rng.integers(len(products))]
-        n_pos = int(rng.integers(0, 7))
         pos = [POSITIVE[i].format(p=p) for i in rng.choice(len(POSITIVE), n_pos, replace=False)]
-        neu = [NEUTRAL[i] for i in rng.choice(len(NEUTRAL), int(rng.integers(1, 3)), replace=False)]
-        sentences = pos + neu
+        fact = [NEUTRAL[i] for i in rng.choice(len(NEUTRAL), max(int(n_fact), int(n_pos + n_neg == 0)), replace=False)]
+        neg = [NEGATIVE[i] for i in rng.choice(len(NEGATIVE), n_neg, replace=False)]
+        sentences = pos + fact + neg
+        if rng.random() < 0.1:
+            sentences.append(OTHER.format(q=rng.choice([q for q in PRODUCTS if q != p])))
         rng.shuffle(sentences)
         rows.append({"prompt": prompt_for(p), "response": " ".join(sentences)})
     return rows
@@ -56,9 +96,9 @@ def well_formed(text: str) -> bool:
     sentences = [s.strip() + "." for s in text.split(".") if s.strip()]
     if not sentences or not text.strip().endswith("."):
         return False
-    known = set(NEUTRAL)
+    known = set(NEUTRAL) | set(NEGATIVE)
     for p in PRODUCTS:
-        known |= {t.format(p=p) for t in POSITIVE}
+        known |= {t.format(p=p) for t in POSITIVE} | {OTHER.format(q=p)}
     return all(s in known for s in sentences)
 
 
@@ -129,27 +169,36 @@ def pretrain(texts: list[str], tok_dir: Path, out: Path, steps: int, seed: int) 
     tok.save_pretrained(out)
 
 
-def build_world(root: Path, seed: int, quick: bool) -> TextWorld:
-    """Corpus, tokenizer and pre-trained base model, cached under ``root`` (rebuilt if missing)."""
+def build_world(root: Path, seed: int, quick: bool, rho: float = 0.0, pair: Sequence[str] = PAIR) -> TextWorld:
+    """Corpus, tokenizer and pre-trained base model, cached under ``root`` (rebuilt if missing).
+
+    The base model depends on (seed, quick) only; each ``rho`` (and ``pair``) has its own training file, so
+    the correlation study's worlds share one base."""
     root.mkdir(parents=True, exist_ok=True)
-    train_file, tok_dir, base = root / "train.jsonl", root / "tokenizer", root / "base_model"
-    marker = root / "done.json"
-    key = {"seed": seed, "quick": quick, "version": 1}
-    if marker.exists() and json.loads(marker.read_text()) == key:
-        return TextWorld(root, train_file, tok_dir, base)
-    rng = np.random.default_rng(seed)
-    train_products = [p for p in PRODUCTS if p not in HELD_OUT]
-    rows = make_reviews(1500 if quick else 4000, rng, train_products)
-    train_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    # Tokenizer and pre-training see every product (held-out ones too), with random tags in the prompts,
-    # so held-out prompts and tag tokens are in-distribution for the base model (toy-worlds.md).
-    everything = make_reviews(3000, rng, PRODUCTS)
-    tagged = []
-    for r in everything:
-        z = np.round(rng.normal(size=2), 1)
-        body = r["prompt"].removesuffix("\n\nAssistant:")
-        tagged.append(f"{body} <rm1_score> {z[0]:.1f} <rm2_score> {z[1]:.1f} \n\nAssistant: {r['response']}")
-    build_tokenizer(tagged, tok_dir)
-    pretrain(tagged, tok_dir, base, steps=40 if quick else 250, seed=seed)
-    marker.write_text(json.dumps(key))
+    tok_dir, base = root / "tokenizer", root / "base_model"
+    suffix = "" if rho == 0 else f"_rho{rho:+.2f}_{pair[0]}_{pair[1]}"
+    train_file = root / f"train{suffix}.jsonl"
+    if not train_file.exists():
+        rng = np.random.default_rng([seed, 0])
+        rows = make_reviews(1500 if quick else 4000, rng, [p for p in PRODUCTS if p not in HELD_OUT], rho, pair)
+        tmp = train_file.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tmp.replace(train_file)
+    marker, key = root / "done.json", {"seed": seed, "quick": quick, "version": 2}
+    if not (marker.exists() and json.loads(marker.read_text()) == key):
+        tagged = pretraining_corpus(np.random.default_rng([seed, 1]))
+        build_tokenizer(tagged, tok_dir)
+        pretrain(tagged, tok_dir, base, steps=40 if quick else 250, seed=seed)
+        marker.write_text(json.dumps(key))
     return TextWorld(root, train_file, tok_dir, base)
+
+
+def pretraining_corpus(rng: np.random.Generator) -> list[str]:
+    """3,000 reviews of every product (held-out ones too) with 2-5 random reward tags in the prompt, so
+    held-out prompts and tag tokens are in-distribution for the base model (toy-worlds.md)."""
+    tagged = []
+    for r in make_reviews(3000, rng, PRODUCTS):
+        z = np.round(rng.normal(size=int(rng.integers(2, len(REWARD_NAMES) + 1))), 1)
+        tags = " ".join(f"<rm{i + 1}_score> {v:.1f}" for i, v in enumerate(z))
+        tagged.append(f"{r['prompt'].removesuffix(chr(10) * 2 + 'Assistant:')} {tags} \n\nAssistant: {r['response']}")
+    return tagged

@@ -52,3 +52,27 @@ def paper_grid(num_objectives: int) -> np.ndarray:
     if num_objectives == 3:
         return np.array(PAPER_3D, dtype=np.float64)
     raise ValueError(f"the paper has no preset grid for {num_objectives} objectives; use simplex_grid()")
+
+
+def path_grid(num_objectives: int, points: int = 5) -> np.ndarray:
+    """Straight paths from each one-hot preference to the uniform one, ``points`` per path (ends included),
+    shape (N * (points - 1) + 1, N): the uniform point is shared. Along path k, w_k falls from 1 to 1/N and
+    every other weight rises to 1/N, so a model that steers objective k lowers reward k along its path; a
+    grid whose size grows linearly in N, where a simplex lattice grows combinatorially.
+
+    Example:
+        >>> path_grid(2, 3).tolist()
+        [[1.0, 0.0], [0.75, 0.25], [0.5, 0.5], [0.25, 0.75], [0.0, 1.0]]
+        >>> path_grid(5).shape
+        (21, 5)
+    """
+    if num_objectives < 2 or points < 2:
+        raise ValueError(f"a path grid needs >= 2 objectives and >= 2 points; got {num_objectives}, {points}")
+    uniform = np.full(num_objectives, 1.0 / num_objectives)
+    rows = {tuple(uniform.round(12))}
+    for k in range(num_objectives):
+        one_hot = np.eye(num_objectives)[k]
+        for t in np.linspace(0, 1, points)[:-1]:
+            rows.add(tuple(((1 - t) * one_hot + t * uniform).round(12)))
+    grid = np.array(sorted(rows, reverse=True), dtype=np.float64)
+    return grid

@@ -70,10 +70,13 @@ def sweep_text(
     folder: Path | None = None,
     products: list[str] | None = None,
     reference: Path | None = None,
+    rewards: list[str] | None = None,
+    grid: str = "paper",
 ) -> dict:
-    """The 11 paper preferences x ``products`` (default: the held-out ones) over ``models`` (``reference``'s
-    statistics, default ``ric_online``'s, set the reference point) -> ``folder`` (default ``out/text``):
-    results.csv, summary.json, samples.md."""
+    """The 11 paper preferences (or another ``grid``) x ``products`` (default: the held-out ones) over
+    ``models`` (``reference``'s statistics, default ``ric_online``'s, set the reference point), scored by
+    ``rewards`` (default: the preset's) -> ``folder`` (default ``out/text``): results.csv, summary.json,
+    samples.md."""
     from ric_demo.text_world import HELD_OUT, prompt_for, well_formed
     from ric_text.benchmark import run as sweep
     from ric_text.config import TextConfig
@@ -83,10 +86,10 @@ def sweep_text(
     products = products or HELD_OUT
     prompts = folder / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in products))
-    stage(f"text world: sweep of 11 preferences x {len(products)} products x {s['per_prompt']} over {list(models)}")
+    stage(f"text world: sweep of {grid} preferences x {len(products)} products x {s['per_prompt']} over {list(models)}")
     ref = reference_args(reference or models["ric_online"])
     specs = [a for name, path in models.items() for a in ("--model", f"{name}={path}")]
-    rewards = trainer_config(TextConfig, "text", quick).rewards
+    rewards = rewards or trainer_config(TextConfig, "text", quick).rewards
     summary = sweep(
         [
             *specs,
@@ -100,6 +103,8 @@ def sweep_text(
             str(seed),
             "--batch-size",
             str(s["sweep_batch"]),
+            "--grid",
+            grid,
             "--out",
             str(folder),
             *ref,

@@ -47,7 +47,7 @@ def sweep_arg_parser(description: str, prompts_help: str) -> argparse.ArgumentPa
     ap.add_argument("--prompts-column", default="prompt")
     ap.add_argument("--prompts-split", default="test")
     ap.add_argument("--max-prompts", type=int)
-    ap.add_argument("--grid", default="paper", choices=["paper", "simplex"])
+    ap.add_argument("--grid", default="paper", choices=["paper", "simplex", "paths"])
     ap.add_argument("--step", type=float, default=0.1, help="simplex grid step")
     ap.add_argument("--objectives", type=int, help="weights per preference (default: number of --rewards)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])

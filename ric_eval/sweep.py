@@ -97,14 +97,17 @@ class PerPreferenceRuns:
 
 
 def make_grid(num_objectives: int, grid: str = "paper", step: float = 0.1) -> np.ndarray:
-    """``paper`` (11 points for N=2, 13 vectors for N=3) or ``simplex`` (all weights on a ``step`` lattice)."""
-    from ric_core.grids import paper_grid, simplex_grid
+    """``paper`` (11 points for N=2, 13 vectors for N=3), ``simplex`` (all weights on a ``step`` lattice) or
+    ``paths`` (each one-hot preference to the uniform one in 5 points: 4N + 1 preferences, any N)."""
+    from ric_core.grids import paper_grid, path_grid, simplex_grid
 
     if grid == "paper":
         return paper_grid(num_objectives)
     if grid == "simplex":
         return simplex_grid(num_objectives, step)
-    raise ValueError(f"--grid must be 'paper' or 'simplex'; got {grid!r}")
+    if grid == "paths":
+        return path_grid(num_objectives)
+    raise ValueError(f"--grid must be 'paper', 'simplex' or 'paths'; got {grid!r}")
 
 
 def extend_grid(grid: np.ndarray, models: dict[str, Any]) -> np.ndarray:

@@ -69,3 +69,18 @@ def test_grids():
     assert len({tuple(r) for r in g5.tolist()}) == 70
     with pytest.raises(ValueError, match="divide 1"):
         simplex_grid(2, 0.3)
+
+
+def test_path_grid_runs_from_each_one_hot_to_uniform():
+    from ric_core.grids import path_grid
+
+    g = path_grid(4, points=5)
+    assert g.shape == (17, 4)
+    np.testing.assert_allclose(g.sum(axis=1), 1.0)
+    rows = {tuple(r) for r in g.round(6)}
+    assert all(tuple(np.eye(4)[k]) in rows for k in range(4)) and (0.25, 0.25, 0.25, 0.25) in rows
+    for k in range(4):  # path k: w_k falls from 1 to 1/N while the others stay equal to each other
+        path = g[np.isclose(np.delete(g, k, axis=1).std(axis=1), 0) & (g[:, k] >= 0.25 - 1e-9)]
+        assert len(path) == 5 and np.isclose(path[:, k].max(), 1) and np.isclose(path[:, k].min(), 0.25)
+    with pytest.raises(ValueError, match="path grid"):
+        path_grid(1)

@@ -13,9 +13,9 @@ RIC = [sys.executable, "-c", "from ric_demo.cli import cli; raise SystemExit(cli
 
 
 def test_every_study_names_its_settings_once():
-    for study, make in STUDIES.items():
+    for study, spec in STUDIES.items():
         for quick in (True, False):
-            names = [s.name for s in make(quick)]
+            names = [s.name for s in spec.settings(quick)]
             assert len(names) == len(set(names)) and names, study
 
 
@@ -23,18 +23,22 @@ def test_every_study_names_its_settings_once():
 def test_quick_studies_write_tables_and_plots_and_rerun_for_free(tmp_path):
     out, docs = tmp_path / "runs", tmp_path / "docs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    for study in ("mapping", "ood"):
+    for study in ("mapping", "ood", "objectives", "correlation"):
         cmd = [*RIC, "study", study, "--quick", "--seeds", "0"]
         r = subprocess.run([*cmd, "--out", str(out), "--docs", str(docs)], env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-3000:]
         table = json.loads((docs / f"{study}.json").read_text())["table"]
-        assert set(table) == {"image", "text"}
+        assert set(table) == set(STUDIES[study].worlds)
         for world in table.values():
-            assert list(world) == [s.name for s in STUDIES[study](True)]
+            assert list(world) == [s.name for s in STUDIES[study].settings(True)]
             for measures in world.values():
                 assert 0.0 <= measures["quality"][0] <= 1.0 and measures["hypervolume"][0] >= 0.0
         text = (docs / f"{study}.md").read_text()
-        assert "## image world" in text and "--quick" in text and (docs / f"{study}.png").stat().st_size > 0
+        assert "## text world" in text and "--quick" in text and (docs / f"{study}.png").stat().st_size > 0
+    objectives = json.loads((docs / "objectives.json").read_text())["table"]["text"]
+    assert all(0 < m["mors_acceptance"][0] <= 1 and 0 <= m["hv_side"][0] <= 1 for m in objectives.values())
+    correlation = json.loads((docs / "correlation.json").read_text())["table"]["text"]
+    assert correlation["rho-0.8"]["data_corr"][0] < -0.4 and correlation["rho+0.8"]["data_corr"][0] > 0.4
     ood = json.loads((docs / "ood.json").read_text())["table"]
     assert ood["image"]["range_1.5x"]["targets_outside"][0] > 0 == ood["image"]["range_1x"]["targets_outside"][0]
     results = sorted(out.glob("*/*/s0_quick/*/results.csv"))
@@ -42,3 +46,52 @@ def test_quick_studies_write_tables_and_plots_and_rerun_for_free(tmp_path):
     cmd = [*RIC, "study", "mapping", "--quick", "--seeds", "0"]
     r = subprocess.run([*cmd, "--out", str(out), "--docs", str(docs)], env=env, capture_output=True, text=True)
     assert r.returncode == 0 and [p.stat().st_mtime_ns for p in results] == stamps  # nothing swept again
+
+
+def test_the_objectives_study_shares_the_demo_model_at_n_2():
+    from ric_demo.settings import trainer_config
+    from ric_demo.text_world import REWARD_NAMES
+    from ric_text.config import TextConfig
+
+    settings = STUDIES["objectives"].settings(False)
+    assert [s.variant.key for s in settings] == ["", "N3", "N4", "N5"]  # N2's folder is the demo's own
+    assert list(trainer_config(TextConfig, "text", False).rewards) == REWARD_NAMES[:2]
+    assert [len(s.variant.rewards) for s in settings[1:]] == [3, 4, 5]
+
+
+def test_a_study_asked_for_a_world_it_lacks_says_which_it_has(tmp_path):
+    cmd = [*RIC, "study", "objectives", "--worlds", "image", "--out", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and "no image world yet; it runs on: text" in r.stderr
+
+
+def test_normalised_hypervolume_compares_numbers_of_objectives():
+    import numpy as np
+
+    from ric_demo.study_measures import hv_side
+
+    lo, hi = np.zeros(3), np.full(3, 2.0)
+    assert hv_side(np.array([[2.0, 2.0, 2.0]]), lo, hi) == pytest.approx(1.0)  # the data's best of all at once
+    assert hv_side(np.array([[1.0, 1.0, 1.0]]), lo, hi) == pytest.approx(0.5)  # half of every range: side 0.5
+    assert hv_side(np.array([[1.0, 1.0]]), lo[:2], hi[:2]) == pytest.approx(0.5)  # the same for N = 2
+    assert hv_side(np.array([[-1.0, 2.0, 2.0]]), lo, hi) == 0.0  # below one reward's minimum: nothing
+
+
+def test_path_spearman_and_separation_read_each_objectives_own_path():
+    import numpy as np
+
+    from ric_core.grids import path_grid
+    from ric_demo.study_measures import path_spearman, separation
+    from ric_eval.table import preference_key
+
+    names = ["a", "b", "c"]
+    prefs = {preference_key(w): {"mean": dict(zip(names, w.tolist(), strict=True))} for w in path_grid(3)}
+    assert path_spearman(prefs, names) == pytest.approx([1.0, 1.0, 1.0])  # reward k follows weight k
+    flipped = {k: {"mean": {n: -v for n, v in p["mean"].items()}} for k, p in prefs.items()}
+    assert path_spearman(flipped, names) == pytest.approx([-1.0, -1.0, -1.0])
+
+    class Identity:
+        def normalize(self, x):
+            return np.asarray(x)
+
+    assert separation(prefs, names, Identity()) == pytest.approx(1.0)  # one-hot k: reward k 1, others 0

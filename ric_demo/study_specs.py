@@ -1,0 +1,135 @@
+"""What each ``ric study`` sweeps: settings (model specs swept on one checkpoint) and world variants (a
+checkpoint trained on a world with other rewards or another data correlation).
+
+    >>> [s.name for s in objectives_settings(quick=True)]
+    ['N2', 'N3']
+    >>> correlation_settings(quick=False)[0].variant.rho
+    -0.8
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A world trained differently from the demo's preset: ``rewards`` (None: the preset's), the data's
+    ``rho`` for ``pair`` (text world), and the sweep's ``grid`` ("paper" or "paths")."""
+
+    name: str = "default"
+    rewards: tuple[str, ...] | None = None
+    rho: float = 0.0
+    pair: tuple[str, str] = ("toy_praise", "toy_facts")
+    grid: str = "paper"
+
+    @property
+    def default(self) -> bool:
+        return self.rewards is None and self.rho == 0.0
+
+    @property
+    def key(self) -> str:
+        """The sweep's and the checkpoint's folder part: the demo's own model is shared by every study."""
+        return "" if self.default else self.name.replace("=", "").replace(" ", "_")
+
+
+DEFAULT = Variant()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    overrides: Callable[[Any], str]  # RewardStats of the checkpoint -> the spec's "?..." part ("" for none)
+    prompts: str = "unseen"  # "unseen" (held out of the fine-tune) or "seen"
+    variant: Variant = field(default=DEFAULT)
+
+
+@dataclass(frozen=True)
+class Study:
+    settings: Callable[[bool], list[Setting]]
+    columns: tuple[str, ...]  # the measures the table shows (study_measures.COLUMNS keys)
+    plot_measure: str = "hypervolume"
+    worlds: tuple[str, ...] = ("image", "text")
+
+
+def _fixed(name: str, **query: Any) -> Setting:
+    text = "&".join(f"{k}={v}" for k, v in query.items())
+    return Setting(name, lambda stats: text)
+
+
+def _stretched(name: str, factor: float, prompts: str = "unseen") -> Setting:
+    """linf onto the data's z range stretched ``factor`` times about its centre (1.0: the data's own)."""
+
+    def query(stats: Any) -> str:
+        lo, hi = np.asarray(stats.z_min), np.asarray(stats.z_max)
+        mid, half = (lo + hi) / 2, factor * (hi - lo) / 2
+        pairs = [[round(float(m - h), 3), round(float(m + h), 3)] for m, h in zip(mid, half, strict=True)]
+        return f"mapping=linf&target_range={json.dumps(pairs)}"
+
+    return Setting(name, query, prompts)
+
+
+def mapping_settings(quick: bool) -> list[Setting]:
+    full = [
+        _fixed("linf", mapping="linf"),
+        _fixed("l2", mapping="l2"),
+        _fixed("linear", mapping="linear"),
+        *[_fixed(f"lp{p}", mapping="lp", mapping_p=p) for p in (1, 2, 4, 8)],
+        _fixed("quantile", mapping="quantile", quantile_levels="[0, 1]"),
+        _fixed("quantile_linear", mapping="quantile_linear", quantile_levels="[0, 1]"),
+        _fixed("linf_reference", mapping="linf", target_range="reference"),
+        _fixed("l2_reference", mapping="l2", target_range="reference"),
+    ]
+    return [s for s in full if s.name in ("linf", "l2", "quantile_linear", "l2_reference")] if quick else full
+
+
+def ood_settings(quick: bool) -> list[Setting]:
+    full = [
+        _stretched("range_1x", 1.0),
+        _stretched("range_1.5x", 1.5),
+        _stretched("range_2x", 2.0),
+        _stretched("range_1x_seen_prompts", 1.0, "seen"),
+    ]
+    return full[:2] + full[3:] if quick else full
+
+
+def objectives_settings(quick: bool) -> list[Setting]:
+    """The first N of the text world's five rewards, N = 2..5, the same data and training steps; swept along
+    the paths from each one-hot preference to the uniform one (4N + 1 preferences)."""
+    from ric_demo.text_world import REWARD_NAMES
+
+    sizes = (2, 3) if quick else (2, 3, 4, 5)
+    # N = 2 is the demo's own preset (its rewards are REWARD_NAMES[:2]), so its model is shared
+    rewards = {n: None if n == 2 else tuple(REWARD_NAMES[:n]) for n in sizes}
+    return [Setting(f"N{n}", lambda stats: "", variant=Variant(f"N{n}", rewards[n], grid="paths")) for n in sizes]
+
+
+def correlation_settings(quick: bool) -> list[Setting]:
+    """toy_praise and toy_facts as the two objectives, on data whose copula sets their correlation to rho."""
+    pair = ("toy_praise", "toy_facts")
+    rhos = (-0.8, 0.8) if quick else (-0.8, 0.0, 0.8)
+    return [Setting(f"rho{r:+.1f}", lambda stats: "", variant=Variant(f"rho{r:+.1f}", pair, r, pair)) for r in rhos]
+
+
+HV_COLUMNS = ("hypervolume", "spearman", "quality", "target_error_z")
+STUDIES: dict[str, Study] = {
+    "mapping": Study(mapping_settings, HV_COLUMNS),
+    "ood": Study(ood_settings, (*HV_COLUMNS, "reach", "targets_outside")),
+    "objectives": Study(
+        objectives_settings,
+        ("hv_side", "spearman", "spearman_min", "mors_acceptance", "target_error_z", "quality"),
+        plot_measure="hv_side",
+        worlds=("text",),
+    ),
+    "correlation": Study(
+        correlation_settings,
+        ("data_corr", "spearman", "spearman_min", "hypervolume", "hv_side", "separation", "quality"),
+        plot_measure="hv_side",
+        worlds=("text",),
+    ),
+}

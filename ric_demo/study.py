@@ -33,28 +33,27 @@ from pathlib import Path
 
 from ric_demo import settings
 from ric_demo.settings import stage
-from ric_demo.study_measures import aggregate, cell_measures, markdown, plot
+from ric_demo.study_measures import aggregate, cell_measures, compare_to_offline, markdown, plot
 from ric_demo.study_specs import DEFAULT, STUDIES, Setting, Variant
 from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json, atomic_write_text
 
 
 def ric_checkpoint(world: str, out: Path, seed: int, quick: bool, variant: Variant = DEFAULT) -> Path:
-    """RiC after one online iteration for (world, variant, seed), trained once with the demo's presets."""
+    """RiC after its online iterations for (world, variant, seed), trained once with the demo's presets."""
     root = out / "models" / f"s{seed}{'_quick' if quick else ''}" / variant.key
+    if variant.online:
+        return online_variant(world, out, seed, quick, variant, root)
     if world == "image":
         if not variant.default:
             raise ValueError(f"the image world has no variant {variant.name!r} yet (only the text world's)")
         from ric_demo import image_demo
-        from ric_demo.image_world import build_dataset
         from ric_diffusion.train import train
 
         ckpt = image_demo.image_models(root, quick)["ric_online"]
         if not ckpt.is_dir():
-            s, cache = settings.world_settings("image", quick), settings.world_dir(out, "image", seed, quick)
-            image_demo.base_model(cache, build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
             stage(f"study: RiC in the image world, seed {seed}")
-            train(image_demo.base_args(cache, seed, quick, f"train.output_dir={root / 'image' / 'ric'}"))
+            train(image_demo.base_args(image_world(out, seed, quick), seed, quick, *run_args(root, world)))
         return ckpt
     from ric_demo import text_demo
     from ric_text.train import train
@@ -62,20 +61,88 @@ def ric_checkpoint(world: str, out: Path, seed: int, quick: bool, variant: Varia
     ckpt = text_demo.text_models(root, quick)["ric_online"]
     if not ckpt.is_dir():
         stage(f"study: RiC in the text world ({variant.name}), seed {seed}")
-        train(text_demo.base_args(text_world(out, seed, quick, variant), seed, quick, *variant_args(root, variant)))
+        rewards = [f"rewards=[{','.join(variant.rewards)}]"] if variant.rewards else []
+        train(text_demo.base_args(text_world(out, seed, quick, variant), seed, quick, *run_args(root, world), *rewards))
     return ckpt
+
+
+def run_args(root: Path, world: str) -> list[str]:
+    return [f"train.output_dir={root / world / 'ric'}"]
+
+
+def image_world(out: Path, seed: int, quick: bool) -> Path:
+    from ric_demo import image_demo
+    from ric_demo.image_world import build_dataset
+
+    s, cache = settings.world_settings("image", quick), settings.world_dir(out, "image", seed, quick)
+    image_demo.base_model(cache, build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
+    return cache
+
+
+def offline_name(world: str, quick: bool) -> str:
+    """The folder name of the demo run's offline checkpoint (``checkpoint-<offline steps>``)."""
+    from ric_demo import image_demo, text_demo
+
+    return (text_demo.text_models if world == "text" else image_demo.image_models)(Path("."), quick)["ric"].name
+
+
+def online_variant(world: str, out: Path, seed: int, quick: bool, variant: Variant, root: Path) -> Path:
+    """The demo's offline run copied (its online part left out), then resumed with the variant's online
+    settings: every online variant starts from the same offline model. Returns the run folder."""
+    import shutil
+
+    run = root / world / "ric"
+    if (run / "online" / "state.json").is_file() and _iterations_done(run) >= _iterations(variant):
+        return run
+    demo_run = ric_checkpoint(world, out, seed, quick, DEFAULT).parent  # the demo's run, trained if missing
+    keep = {offline_name(world, quick), "relabel", "cache", "README.md"}  # offline model, scores, latent cache
+    if not run.is_dir():
+        top = str(demo_run)
+        shutil.copytree(demo_run, run, ignore=lambda d, names: [n for n in names if d == top and n not in keep])
+    stage(f"study: online variant {variant.name} in the {world} world, seed {seed}")
+    if world == "text":
+        from ric_demo.text_demo import base_args
+        from ric_text.config import TextConfig as Config
+        from ric_text.train import train
+
+        args = base_args(text_world(out, seed, quick, DEFAULT), seed, quick, *run_args(root, world))
+    else:
+        from ric_demo.image_demo import base_args
+        from ric_diffusion.config import DiffusionConfig as Config
+        from ric_diffusion.train import train
+
+        args = base_args(image_world(out, seed, quick), seed, quick, *run_args(root, world))
+    per_iteration = settings.trainer_config(Config, world, quick).online.num_samples * variant.samples_factor
+    train([*args, *variant.online, f"online.num_samples={max(1, round(per_iteration))}"])
+    return run
+
+
+def _iterations(variant: Variant) -> int:
+    return next(int(o.split("=")[1]) for o in variant.online if o.startswith("online.iterations="))
+
+
+def _iterations_done(run: Path) -> int:
+    import json
+
+    return json.loads((run / "online" / "state.json").read_text())["iteration"]
+
+
+def setting_checkpoint(ckpt: Path, setting: Setting, world: str, quick: bool) -> Path:
+    """The folder a setting sweeps: ``ckpt`` itself, the offline checkpoint of its run, or for an online
+    variant (``ckpt`` is then its run folder) the last iteration's policy or the named folder of the run."""
+    if setting.checkpoint == "offline":  # beside the final model of a demo run, in an online variant's run
+        return (ckpt if setting.variant.online else ckpt.parent) / offline_name(world, quick)
+    if not setting.variant.online:
+        return ckpt
+    if setting.checkpoint == "final":
+        return ckpt / "online" / f"iter{_iterations(setting.variant) - 1}" / "policy"
+    return ckpt / setting.checkpoint
 
 
 def text_world(out: Path, seed: int, quick: bool, variant: Variant):
     from ric_demo.text_world import build_world
 
     return build_world(settings.world_dir(out, "text", seed, quick), seed, quick, variant.rho, variant.pair)
-
-
-def variant_args(root: Path, variant: Variant) -> list[str]:
-    """The trainer overrides of a text-world variant: its output folder and rewards."""
-    args = [f"train.output_dir={root / 'text' / 'ric'}"]
-    return args + ([f"rewards=[{','.join(variant.rewards)}]"] if variant.rewards else [])
 
 
 def data_correlation(world: str, out: Path, seed: int, quick: bool, variant: Variant) -> float:
@@ -117,40 +184,47 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
     folder = out / study / world / f"s{seed}{'_quick' if quick else ''}" / name
     if (folder / "done.json").exists():
         return folder
-    ckpt = ric_checkpoint(world, out, seed, quick, variant)
-    stats = RewardStats.load(ckpt)
+    run = ric_checkpoint(world, out, seed, quick, variant)
+    ckpts = {s.name: setting_checkpoint(run, s, world, quick) for s in group}
+    reference = next(iter(ckpts.values()))  # every setting of a group shares the training statistics
+    stats = RewardStats.load(reference)
     models = {}
     for s in group:
         query = s.overrides(stats)
-        models[s.name] = f"{ckpt}?{query}" if query else str(ckpt)
+        models[s.name] = f"{ckpts[s.name]}?{query}" if query else str(ckpts[s.name])
     seen = seen_prompts(world) if prompts == "seen" else None
     if world == "image":
         from ric_demo.image_demo import sweep_image
 
-        sweep_image(out, models, seed, quick, folder, captions=seen, reference=ckpt)
+        sweep_image(out, models, seed, quick, folder, captions=seen, reference=reference)
     else:
         from ric_demo.text_demo import sweep_text
 
         rewards = list(variant.rewards) if variant.rewards else None
-        sweep_text(out, models, seed, quick, folder, seen, ckpt, rewards, variant.grid)
+        sweep_text(out, models, seed, quick, folder, seen, reference, rewards, variant.grid)
     done = {
-        "checkpoint": str(ckpt),
+        "checkpoint": str(reference),
         "settings": list(models),
-        "mors_acceptance": mors_acceptance(ckpt),
+        "mors_acceptance": {s.name: mors_acceptance(ckpts[s.name], s) for s in group},
         "data_corr": data_correlation(world, out, seed, quick, variant),
     }
     atomic_write_json(folder / "done.json", done)
     return folder
 
 
-def mors_acceptance(ckpt: Path) -> float:
-    """The share of online samples MORS kept in the last iteration of the run ``ckpt`` ends."""
+def mors_acceptance(ckpt: Path, setting: Setting) -> float:
+    """The share of online samples MORS kept in the iteration that produced ``ckpt`` (an iteration's
+    policy, or a run's final model: its last iteration); NaN for an offline model."""
     import json
 
-    metrics = ckpt.parent / "online" / "metrics.jsonl"
+    if setting.checkpoint == "offline":
+        return float("nan")
+    policy = ckpt.name == "policy" and ckpt.parent.name.startswith("iter")  # <run>/online/iter<k>/policy
+    metrics = ckpt.parent.parent / "metrics.jsonl" if policy else ckpt.parent / "online" / "metrics.jsonl"
     if not metrics.is_file():
         return float("nan")
-    return float(json.loads(metrics.read_text().splitlines()[-1])["mors_acceptance"])
+    lines = metrics.read_text().splitlines()
+    return float(json.loads(lines[int(ckpt.parent.name[4:]) if policy else -1])["mors_acceptance"])
 
 
 def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: Path, quick: bool) -> dict:
@@ -165,7 +239,7 @@ def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: 
             merged: dict[str, dict[str, float]] = {}
             for group in groups.values():
                 merged |= cell_measures(sweep_cell(world, study, group, out, seed, quick), world)
-            cells[(world, seed)] = merged
+            cells[(world, seed)] = compare_to_offline(merged)
     table = aggregate(cells)
     docs.mkdir(parents=True, exist_ok=True)
     command = f"ric study {study}{' --quick' if quick else ''} --seeds {' '.join(map(str, seeds))}"

@@ -19,6 +19,7 @@ COLUMNS = {
     "separation": "separation (z)",
     "data_corr": "data correlation",
     "mors_acceptance": "MORS acceptance",
+    "hv_raised": "share of seeds where it beats offline HV",
     "quality": "quality",
     "target_error_z": "|target - obtained| (z)",
     "reach": "reach (best mean / data max, worst reward)",
@@ -100,10 +101,19 @@ def cell_measures(folder: Path, world: str) -> dict[str, dict[str, float]]:
             "target_error_z": float(np.abs(target - got).mean()),
             "reach": float(np.min(means.max(axis=0) / z_max)),
             "targets_outside": float(outside.any(axis=1).mean()),
-            "mors_acceptance": done.get("mors_acceptance", float("nan")),
+            "mors_acceptance": done.get("mors_acceptance", {}).get(model, float("nan")),
             "data_corr": done.get("data_corr", float("nan")),
         }
     return out
+
+
+def compare_to_offline(cell: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """``hv_raised``: 1 where a setting's hypervolume beats the cell's "offline" model's (same seed), else 0;
+    averaged over seeds it is the share of seeds where online raised the hypervolume. NaN without "offline"."""
+    base = cell.get("offline", {}).get("hypervolume")
+    for measures in cell.values():
+        measures["hv_raised"] = float("nan") if base is None else float(measures["hypervolume"] > base)
+    return cell
 
 
 def aggregate(cells: dict[tuple[str, int], dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, list]]]:

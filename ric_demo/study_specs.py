@@ -20,17 +20,21 @@ import numpy as np
 @dataclass(frozen=True)
 class Variant:
     """A world trained differently from the demo's preset: ``rewards`` (None: the preset's), the data's
-    ``rho`` for ``pair`` (text world), and the sweep's ``grid`` ("paper" or "paths")."""
+    ``rho`` for ``pair`` (text world), the sweep's ``grid`` ("paper" or "paths"), and ``online`` trainer
+    overrides (with ``samples_factor`` times the preset's online samples per iteration) applied to a copy of
+    the demo's offline run, so every online setting starts from the same offline model."""
 
     name: str = "default"
     rewards: tuple[str, ...] | None = None
     rho: float = 0.0
     pair: tuple[str, str] = ("toy_praise", "toy_facts")
     grid: str = "paper"
+    online: tuple[str, ...] = ()
+    samples_factor: float = 1.0
 
     @property
     def default(self) -> bool:
-        return self.rewards is None and self.rho == 0.0
+        return self.rewards is None and self.rho == 0.0 and not self.online
 
     @property
     def key(self) -> str:
@@ -47,6 +51,7 @@ class Setting:
     overrides: Callable[[Any], str]  # RewardStats of the checkpoint -> the spec's "?..." part ("" for none)
     prompts: str = "unseen"  # "unseen" (held out of the fine-tune) or "seen"
     variant: Variant = field(default=DEFAULT)
+    checkpoint: str = "final"  # "final", "offline" or a folder of the run ("online/iter0/policy")
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,37 @@ def correlation_settings(quick: bool) -> list[Setting]:
     return [Setting(f"rho{r:+.1f}", lambda stats: "", variant=Variant(f"rho{r:+.1f}", pair, r, pair)) for r in rhos]
 
 
+MORS_ITERATIONS = 3
+
+
+def mors_settings(quick: bool) -> list[Setting]:
+    """Online settings, one factor at a time around the paper's (quantile 0.7, rule any, the world's samples
+    per iteration), each run for 3 iterations from the same offline model; every iteration's policy is swept."""
+    iterations = 1 if quick else MORS_ITERATIONS
+    grid = {
+        "q0.5": ("online.quantile=0.5",),
+        "q0.7": (),
+        "q0.9": ("online.quantile=0.9",),
+        "q0.7-all": ("online.mors_rule=all",),
+        "n0.5x": (),
+        "n2x": (),
+    }
+    factors = {"n0.5x": 0.5, "n2x": 2.0}
+    names = ["q0.5", "q0.9"] if quick else list(grid)
+    out = [Setting("offline", lambda stats: "", checkpoint="offline")]  # the demo run's offline checkpoint
+    for n in names:
+        v = _online(n, grid[n], factors.get(n, 1.0), iterations)
+        out += [
+            Setting(f"{n}-it{k}", lambda stats: "", variant=v, checkpoint=f"online/iter{k - 1}/policy")
+            for k in range(1, iterations + 1)
+        ]
+    return out
+
+
+def _online(name: str, overrides: tuple[str, ...], factor: float, iterations: int) -> Variant:
+    return Variant(name, online=(f"online.iterations={iterations}", *overrides), samples_factor=factor)
+
+
 HV_COLUMNS = ("hypervolume", "spearman", "quality", "target_error_z")
 STUDIES: dict[str, Study] = {
     "mapping": Study(mapping_settings, HV_COLUMNS),
@@ -125,6 +161,10 @@ STUDIES: dict[str, Study] = {
         ("hv_side", "spearman", "spearman_min", "mors_acceptance", "target_error_z", "quality"),
         plot_measure="hv_side",
         worlds=("text",),
+    ),
+    "mors": Study(
+        mors_settings,
+        ("hypervolume", "hv_raised", "spearman", "mors_acceptance", "quality", "target_error_z"),
     ),
     "correlation": Study(
         correlation_settings,

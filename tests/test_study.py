@@ -23,7 +23,7 @@ def test_every_study_names_its_settings_once():
 def test_quick_studies_write_tables_and_plots_and_rerun_for_free(tmp_path):
     out, docs = tmp_path / "runs", tmp_path / "docs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    for study in ("mapping", "ood", "objectives", "correlation"):
+    for study in ("mapping", "ood", "objectives", "correlation", "mors"):
         cmd = [*RIC, "study", study, "--quick", "--seeds", "0"]
         r = subprocess.run([*cmd, "--out", str(out), "--docs", str(docs)], env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-3000:]
@@ -39,6 +39,9 @@ def test_quick_studies_write_tables_and_plots_and_rerun_for_free(tmp_path):
     assert all(0 < m["mors_acceptance"][0] <= 1 and 0 <= m["hv_side"][0] <= 1 for m in objectives.values())
     correlation = json.loads((docs / "correlation.json").read_text())["table"]["text"]
     assert correlation["rho-0.8"]["data_corr"][0] < -0.4 and correlation["rho+0.8"]["data_corr"][0] > 0.4
+    for world in json.loads((docs / "mors.json").read_text())["table"].values():  # MORS keeps fewer at 0.9
+        assert world["q0.9-it1"]["mors_acceptance"][0] < world["q0.5-it1"]["mors_acceptance"][0]
+        assert world["q0.5-it1"]["hv_raised"][0] in (0.0, 1.0) and world["offline"]["hv_raised"][0] == 0.0
     ood = json.loads((docs / "ood.json").read_text())["table"]
     assert ood["image"]["range_1.5x"]["targets_outside"][0] > 0 == ood["image"]["range_1x"]["targets_outside"][0]
     results = sorted(out.glob("*/*/s0_quick/*/results.csv"))

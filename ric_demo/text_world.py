@@ -176,6 +176,14 @@ def build_world(root: Path, seed: int, quick: bool, rho: float = 0.0, pair: Sequ
     the correlation study's worlds share one base."""
     root.mkdir(parents=True, exist_ok=True)
     tok_dir, base = root / "tokenizer", root / "base_model"
+    marker, key = root / "done.json", {"seed": seed, "quick": quick, "version": 2}
+    if not (marker.exists() and json.loads(marker.read_text()) == key):
+        for old in root.glob("train*.jsonl"):  # another seed's or an older world's data
+            old.unlink()
+        tagged = pretraining_corpus(np.random.default_rng([seed, 1]))
+        build_tokenizer(tagged, tok_dir)
+        pretrain(tagged, tok_dir, base, steps=40 if quick else 250, seed=seed)
+        marker.write_text(json.dumps(key))
     suffix = "" if rho == 0 else f"_rho{rho:+.2f}_{pair[0]}_{pair[1]}"
     train_file = root / f"train{suffix}.jsonl"
     if not train_file.exists():
@@ -184,12 +192,6 @@ def build_world(root: Path, seed: int, quick: bool, rho: float = 0.0, pair: Sequ
         tmp = train_file.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
         tmp.replace(train_file)
-    marker, key = root / "done.json", {"seed": seed, "quick": quick, "version": 2}
-    if not (marker.exists() and json.loads(marker.read_text()) == key):
-        tagged = pretraining_corpus(np.random.default_rng([seed, 1]))
-        build_tokenizer(tagged, tok_dir)
-        pretrain(tagged, tok_dir, base, steps=40 if quick else 250, seed=seed)
-        marker.write_text(json.dumps(key))
     return TextWorld(root, train_file, tok_dir, base)
 
 

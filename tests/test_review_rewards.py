@@ -102,3 +102,18 @@ def test_the_correlation_knob_names_a_bad_pair_or_rho():
         make_reviews(3, np.random.default_rng(0), PRODUCTS, pair=("toy_praise", "toy_concise"))
     with pytest.raises(ValueError, match="rho"):
         make_reviews(3, np.random.default_rng(0), PRODUCTS, rho=1.0)
+
+
+def test_a_world_cache_of_an_older_version_is_rebuilt_with_its_data(tmp_path, monkeypatch):
+    import json
+
+    from ric_demo import text_world
+
+    monkeypatch.setattr(text_world, "pretrain", lambda texts, tok, out, steps, seed: out.mkdir(exist_ok=True))
+    monkeypatch.setattr(text_world, "build_tokenizer", lambda texts, out: None)
+    (tmp_path / "train.jsonl").write_text('{"prompt": "old", "response": "old world"}\n')
+    (tmp_path / "done.json").write_text(json.dumps({"seed": 0, "quick": True, "version": 1}))
+    world = text_world.build_world(tmp_path, 0, True)
+    rows = [json.loads(line) for line in world.train_file.read_text().splitlines()]
+    assert len(rows) == 1500 and rows[0]["prompt"] != "old"  # the old world's data is not reused
+    assert text_world.build_world(tmp_path, 0, True, rho=0.8).train_file.name != world.train_file.name

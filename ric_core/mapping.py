@@ -135,6 +135,9 @@ class MappingSettings:
     # "quantile" (the training quantiles at quantile_levels), "reference" (min/max of 50,000 standard-normal
     # draws per reward, as the paper's released evaluation), or fixed values [low, high] / [[l1, h1], ...].
     target_range: Any = "data"
+    # After the mapping, move each preference's targets to the nearest reward vector a training sample had
+    # (``project_to_feasible`` on ``RewardStats.support_z``): no target asks for a combination never seen.
+    project: bool = False
 
     def validate(self) -> None:
         """Raise at config load time what would otherwise fail at the first generation."""
@@ -144,6 +147,8 @@ class MappingSettings:
             raise ValueError(f"inference.mapping=lp needs inference.mapping_p >= 1; got {self.mapping_p}")
         check_levels(self.quantile_levels)
         check_target_range(self.target_range)
+        if not isinstance(self.project, bool):
+            raise ValueError(f"inference.project must be true or false; got {self.project!r}")
 
     def targets(
         self,
@@ -152,9 +157,22 @@ class MappingSettings:
         rewards: Sequence[float] | np.ndarray | None = None,
         mapping: str | None = None,
     ) -> np.ndarray:
-        """``resolve_targets`` with these settings (``mapping`` overrides the rule for one call)."""
+        """``resolve_targets`` with these settings (``mapping`` overrides the rule for one call); with
+        ``project``, a preference's targets are moved to the nearest reward vector seen in training (targets
+        given explicitly as ``rewards`` are the caller's and stay as they are)."""
         m = mapping or self.mapping
-        return resolve_targets(stats, preference, rewards, m, self.mapping_p, self.quantile_levels, self.target_range)
+        args = (stats, preference, rewards, m, self.mapping_p, self.quantile_levels, self.target_range)
+        if not self.project or preference is None:
+            return resolve_targets(*args)
+        with warnings.catch_warnings():  # the projected targets lie in the data, whatever the mapping asked
+            warnings.simplefilter("ignore", OutOfSupportWarning)
+            z = resolve_targets(*args)
+        if stats.support_z is None:
+            raise ValueError(
+                "inference.project needs the training data's reward vectors, which this checkpoint's "
+                "reward_stats.json lacks (saved before they were kept): retrain, or set inference.project=false"
+            )
+        return project_to_feasible(z, stats.support_z)
 
 
 def map_preference(

@@ -49,6 +49,28 @@ def as_score_matrix(scores: np.ndarray | Sequence, names: Sequence[str]) -> np.n
     return arr
 
 
+SUPPORT_MAX = 4096
+
+
+def support_points(z: np.ndarray, cap: int = SUPPORT_MAX) -> np.ndarray:
+    """The distinct rows of ``z`` (N, K) at the tags' precision (0.1), at most ``cap``: every Pareto-optimal
+    one first, then a seeded sample of the rest (so the file stays small on large datasets).
+
+    Example:
+        >>> support_points(np.array([[0.01, 1.0], [0.0, 1.04], [1.0, 0.0]])).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    from ric_core.pareto import non_dominated
+
+    rows = np.unique(np.round(np.asarray(z, dtype=np.float64), 1) + 0.0, axis=0)
+    if len(rows) <= cap:
+        return rows
+    front = non_dominated(rows)
+    rest = np.flatnonzero(~front)
+    pick = np.random.default_rng(0).choice(rest, size=max(0, cap - int(front.sum())), replace=False)
+    return rows[np.sort(np.concatenate([np.flatnonzero(front), pick]))[:cap]]
+
+
 @dataclass(frozen=True)
 class RewardStats:
     """Mean, population std, min, max and a quantile table per reward (raw units).
@@ -69,6 +91,10 @@ class RewardStats:
     quantile_levels: np.ndarray  # (Q,), increasing, from 0 to 1
     quantiles: np.ndarray  # (Q, K), raw-unit quantiles at those levels
     count: int
+    # (M, K) normalised reward vectors seen in training, distinct at the tags' 0.1 precision (at most
+    # SUPPORT_MAX: the Pareto front, then a seeded sample of the rest), for ``inference.project``; None in
+    # statistics saved before it existed
+    support_z: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(set(self.names)) != len(self.names):
@@ -111,6 +137,7 @@ class RewardStats:
             quantile_levels=levels,
             quantiles=np.quantile(arr, levels, axis=0),
             count=int(arr.shape[0]),
+            support_z=support_points((arr - arr.mean(axis=0)) / np.where(arr.std(axis=0) > 0, arr.std(axis=0), 1.0)),
         )
 
     @property
@@ -174,6 +201,7 @@ class RewardStats:
             "max": self.max.tolist(),
             "quantile_levels": self.quantile_levels.tolist(),
             "quantiles": self.quantiles.tolist(),
+            **({} if self.support_z is None else {"support_z": self.support_z.tolist()}),
         }
 
     @classmethod
@@ -190,6 +218,7 @@ class RewardStats:
             quantile_levels=np.asarray(d["quantile_levels"], dtype=np.float64),
             quantiles=np.asarray(d["quantiles"], dtype=np.float64).reshape(-1, len(d["names"])),
             count=int(d["count"]),
+            support_z=None if "support_z" not in d else np.asarray(d["support_z"]).reshape(-1, len(d["names"])),
         )
 
     def save(self, path: str | os.PathLike) -> Path:

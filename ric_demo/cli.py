@@ -25,7 +25,8 @@ from ric_runtime.io import atomic_write_json
 USAGE = (
     "usage: ric demo [--modality image|text|both] [--out DIR] [--seed N] [--quick]\n"
     "       ric benchmark [--modality image|text|both] [--out DIR] [--demo-out DIR] [--seed N] [--quick]\n"
-    "       ric study {mapping,ood} [--worlds image text] [--seeds 0 1 2] [--out DIR] [--docs DIR] [--quick]"
+    "       ric study {mapping,ood,objectives,correlation,mors} [--worlds image text] [--seeds 0 1 2]\n"
+    "                 [--out DIR] [--docs DIR] [--quick]"
 )
 
 

@@ -129,6 +129,12 @@ def test_a_spec_sweeps_one_checkpoint_under_other_inference_settings(runs):
         _, t_plain = plain.generate(["a red square"], [1.0, 0.0], [0])
         _, t_ref = ref.generate(["a red square"], [1.0, 0.0], [0])
     assert t_plain != t_ref
+    projected = load_model(f"{runs['ric']}?mapping=linf&project=true")
+    stats = projected.pipe.stats
+    _, t_proj = projected.generate(["a red square"], [0.5, 0.5], [0])
+    seen = {tuple(row) for row in stats.support_z.round(1).tolist()}  # reward vectors of the training data
+    z = stats.normalize(np.array([[t_proj[n] for n in stats.names]]))[0].round(1) + 0.0
+    assert tuple(z.tolist()) in seen
     with pytest.raises(ValueError, match="unknown inference setting"):
         load_model(f"{runs['ric']}?mappin=l2")
     with pytest.raises(ValueError, match="inference.mapping"):

@@ -236,3 +236,36 @@ def test_targets_outside_the_data_warn_and_inside_do_not():
         resolve_targets(s, rewards=[float(s.z_max[0]) * 1.5, 0.0])
     with pytest.warns(OutOfSupportWarning):
         resolve_targets(s, [1.0, 0.0], target_range="reference")
+
+
+def test_projection_moves_an_unseen_combination_to_the_nearest_training_vector(tmp_path):
+    from ric_core.mapping import MappingSettings, OutOfSupportWarning
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=2000)
+    raw = np.stack([a, -a + 0.1 * rng.normal(size=2000)], axis=1)  # a trade-off: no "both high" sample
+    stats = RewardStats.from_scores(raw, ["r1", "r2"])
+    stats = RewardStats.load(stats.save(tmp_path / "reward_stats.json"))  # the support survives the file
+    plain = MappingSettings(mapping="linf").targets(stats, preference=[0.5, 0.5])
+    projected = MappingSettings(mapping="linf", project=True).targets(stats, preference=[0.5, 0.5])
+    assert plain.tolist() == [stats.z_max[0].round(1), stats.z_max[1].round(1)]  # the utopia corner
+    z = stats.normalize(raw)
+    assert np.abs(projected - np.round(z, 1)).sum(axis=1).min() < 1e-9  # a vector a training sample had
+    assert projected.sum() < plain.sum() - 1.0  # pulled back onto the data's front
+    explicit = MappingSettings(project=True).targets(stats, rewards=[3.0, 3.0])
+    assert explicit.tolist() == [3.0, 3.0]  # explicit targets are the caller's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutOfSupportWarning)
+        MappingSettings(mapping="linf", target_range=[[-9, 9]], project=True).targets(stats, preference=[1, 0])
+
+
+def test_projection_on_statistics_without_support_says_how_to_fix():
+    import dataclasses
+
+    from ric_core.mapping import MappingSettings
+
+    stats = dataclasses.replace(RewardStats.from_scores([[0.0, 1.0], [1.0, 0.0]], ["a", "b"]), support_z=None)
+    with pytest.raises(ValueError, match="retrain, or set inference.project=false"):
+        MappingSettings(project=True).targets(stats, preference=[0.5, 0.5])
+    with pytest.raises(ValueError, match="inference.project must be true or false"):
+        MappingSettings(project="yes").validate()

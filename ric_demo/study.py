@@ -230,11 +230,12 @@ def mors_acceptance(ckpt: Path, setting: Setting) -> float:
 def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: Path, quick: bool) -> dict:
     start, spec = time.time(), STUDIES[study]
     settings_ = spec.settings(quick)
-    groups: dict[tuple, list[Setting]] = {}
-    for s in settings_:
-        groups.setdefault((s.prompts, s.variant), []).append(s)
     cells: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
     for world in worlds:
+        groups: dict[tuple, list[Setting]] = {}
+        for s in settings_:
+            if world in s.worlds:
+                groups.setdefault((s.prompts, s.variant), []).append(s)
         for seed in seeds:
             merged: dict[str, dict[str, float]] = {}
             for group in groups.values():

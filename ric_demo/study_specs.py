@@ -52,6 +52,7 @@ class Setting:
     prompts: str = "unseen"  # "unseen" (held out of the fine-tune) or "seen"
     variant: Variant = field(default=DEFAULT)
     checkpoint: str = "final"  # "final", "offline" or a folder of the run ("online/iter0/policy")
+    worlds: tuple[str, ...] = ("image", "text")  # the worlds it is measured in
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ class Study:
     worlds: tuple[str, ...] = ("image", "text")
 
 
-def _fixed(name: str, **query: Any) -> Setting:
+def _fixed(name: str, worlds: tuple[str, ...] = ("image", "text"), **query: Any) -> Setting:
     text = "&".join(f"{k}={v}" for k, v in query.items())
-    return Setting(name, lambda stats: text)
+    return Setting(name, lambda stats: text, worlds=worlds)
 
 
 def _stretched(name: str, factor: float, prompts: str = "unseen") -> Setting:
@@ -89,8 +90,15 @@ def mapping_settings(quick: bool) -> list[Setting]:
         _fixed("quantile_linear", mapping="quantile_linear", quantile_levels="[0, 1]"),
         _fixed("linf_reference", mapping="linf", target_range="reference"),
         _fixed("l2_reference", mapping="l2", target_range="reference"),
+        # inference.project needs RewardStats.support_z, which the image world's cached study models (trained
+        # before it existed) lack: measured in the text world, whose models were retrained with it
+        _fixed("linf_project", ("text",), mapping="linf", project="true"),
+        _fixed(
+            "quantile_linear_project", ("text",), mapping="quantile_linear", quantile_levels="[0, 1]", project="true"
+        ),
     ]
-    return [s for s in full if s.name in ("linf", "l2", "quantile_linear", "l2_reference")] if quick else full
+    quick_names = ("linf", "l2", "quantile_linear", "l2_reference", "linf_project")
+    return [s for s in full if s.name in quick_names] if quick else full
 
 
 def ood_settings(quick: bool) -> list[Setting]:

@@ -1,10 +1,11 @@
 """The README's result tables, written from the runs' ``summary.json`` files (never typed by hand).
 
     python -m ric_demo.tables --demo runs/demo_s0 runs/demo_s1 runs/demo_s2 --benchmark runs/benchmark \\
-        --readme README.md
+        --studies docs/study --readme README.md
 
 Each table replaces the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in the README
-(``demo-table``, ``benchmark-table``), with the machine and date it was measured on.
+(``demo-table``, ``benchmark-table``, and ``study-<name>`` for each ``ric study`` table in ``--studies``
+whose block the README has), with the machine and date it was measured on.
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ def benchmark_table(run: Path) -> str:
     return "\n".join(lines) + f"\n\nMeasured by `ric benchmark --seed {top['seed']}` on a {machine()}."
 
 
+def study_table(path: Path) -> str:
+    """A ``ric study`` table file (``docs/study/<name>.md``, written by the study) without its title, the
+    world headings in bold: the same numbers, read from the file."""
+    lines = path.read_text().strip().splitlines()[1:]
+    return "\n".join(f"**{ln[3:]}**" if ln.startswith("## ") else ln for ln in lines).strip()
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
@@ -93,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", nargs="*", type=Path, default=[], help="ric demo output folders, one per seed")
     ap.add_argument("--benchmark", type=Path, help="a ric benchmark output folder")
+    ap.add_argument("--studies", type=Path, help="a folder of ric study tables (docs/study)")
     ap.add_argument("--readme", type=Path, default=Path("README.md"))
     args = ap.parse_args(argv)
     text = args.readme.read_text()
@@ -103,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         text = replace_block(text, "demo-table", demo_table(args.demo))
     if args.benchmark:
         text = replace_block(text, "benchmark-table", benchmark_table(args.benchmark))
+    for table in sorted(args.studies.glob("*.md")) if args.studies else []:
+        if f"<!-- study-{table.stem}:start -->" in text:
+            text = replace_block(text, f"study-{table.stem}", study_table(table))
     args.readme.write_text(text)
     return 0
 

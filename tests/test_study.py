@@ -98,3 +98,18 @@ def test_path_spearman_and_separation_read_each_objectives_own_path():
             return np.asarray(x)
 
     assert separation(prefs, names, Identity()) == pytest.approx(1.0)  # one-hot k: reward k 1, others 0
+
+
+def test_readme_study_tables_are_the_study_files(tmp_path):
+    from ric_demo.tables import main as tables
+
+    docs = tmp_path / "study"
+    docs.mkdir()
+    table = "| setting | hv |\n|---|---|\n| q0.9 | 12.5 |\n"
+    (docs / "mors.md").write_text(f"# Study: mors\n\nrun on ...\n\n## text world\n\n{table}")
+    (docs / "ood.md").write_text("# Study: ood\n\n## text world\n")  # no block for it in this README: left out
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- study-mors:start -->\nold\n<!-- study-mors:end -->\nb\n")
+    assert tables(["--studies", str(docs), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| q0.9 | 12.5 |" in text and "**text world**" in text and "old" not in text and "Study: ood" not in text

@@ -5,8 +5,9 @@ steps. These score only *well-formed sentences* (3-14 words, ending with a full 
 count each distinct one once, so noise, blank or flat output, truncation, fragments and repetition all
 score below a real review:
 
-- ``toy_praise``: distinct positive lexicon words over the distinct well-formed sentences (criticism is
-  ``toy_critique``'s: the two are separate objectives, whose correlation the data decides).
+- ``toy_praise``: distinct positive lexicon words of a review whose sentences are all well-formed and
+  distinct; 0 for anything else (GRPO learned to write praise until the token limit cut the review off while
+  complete sentences still counted). Criticism is ``toy_critique``'s: a separate objective.
 - ``toy_on_topic``: for a well-formed review, +1 when it names the product the prompt asks about and no other,
   -1 when it names another product, 0 when it names none; 0 for anything malformed (truncated included).
 - ``toy_concise``: minus the word count of a review whose sentences are all well-formed and distinct;
@@ -66,7 +67,8 @@ def sentences(text: str) -> tuple[list[str], bool]:
 
 def well_formed_sentence(sentence: str) -> bool:
     """3-14 words, starts with a capital, only letters/apostrophes/spaces, no word twice, at least one
-    function word and at most two lexicon words (a list of praise words is no sentence)."""
+    function word and at most one lexicon word (a list of praise words is no sentence, and neither is word
+    salad such as "I recommend it beautiful.", which GRPO wrote to stack praise words)."""
     body = sentence[:-1]
     ws = words(body)
     if not (MIN_WORDS <= len(ws) <= MAX_WORDS) or not body[:1].isupper():
@@ -74,19 +76,19 @@ def well_formed_sentence(sentence: str) -> bool:
     if re.fullmatch(r"[A-Za-z' ]+", body) is None or len(set(ws)) != len(ws):
         return False
     lexicon = sum(w in POSITIVE_WORDS or w in NEGATIVE_WORDS for w in ws)
-    return lexicon <= 2 and any(w in FUNCTION_WORDS for w in ws)
+    return lexicon <= 1 and any(w in FUNCTION_WORDS for w in ws)
 
 
 class ToyPraise(Reward):
-    """Distinct positive lexicon words over the distinct well-formed sentences."""
+    """Distinct positive lexicon words of a well-formed review; 0 when malformed (truncated included)."""
 
     name, inputs = "toy_praise", ("prompts", "completions")
 
     def score(self, completions: Sequence[str], **_: Any) -> np.ndarray:
         out = []
         for c in completions:
-            ws = {w for s in set(sentences(c)[0]) for w in words(s)}
-            out.append(len(ws & POSITIVE_WORDS))
+            good, all_good = sentences(c)
+            out.append(len({w for s in good for w in words(s)} & POSITIVE_WORDS) if all_good else 0)
         return np.array(out, dtype=np.float64)
 
 

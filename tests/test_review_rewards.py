@@ -24,6 +24,10 @@ DEGENERATE = {
     "truncated": "I love this kettle. The build is su",
     "truncated complaint": "It arrived on Tuesday. The lid is flimsy. The handle feels ch",
     "complaints listed": "Flimsy noisy cheap slow.",
+    # what trl GRPO wrote against these rewards at w = (1, 0): praise until the token limit cut it off, and
+    # sentences stacking two lexicon words
+    "long praise cut off": "I love this kettle. It feels sturdy. The design is beautiful. It is a fantastic buy. The",
+    "word salad": "I recommend it beautiful. The design is a fantastic buy. It feels sturdy superb.",
     "one fact repeated": "It arrived on Tuesday. " * 5,
     "no full stop": "I love this kettle and the build is superb",
     "another product": "I love this backpack. The build is superb. It arrived on Tuesday.",

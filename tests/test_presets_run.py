@@ -162,7 +162,8 @@ def test_text_preset_runs_one_step(name, tmp_path, tiny_text_world, byte_bpe_tok
         data.write_text("".join(json.dumps(r) + "\n" for r in summary_rows()))
     elif kind == "jsonl":
         data = tmp_path / "pairs.jsonl"
-        replies = [f"Hello {i}." + " I love it, it is great." * (i % 3) for i in range(8)]  # rewards must vary
+        praise = ["I love this kettle.", "The build is superb.", "It feels sturdy."]
+        replies = [" ".join(["It arrived on Tuesday.", *praise[: i % 4]]) for i in range(8)]  # rewards must vary
         rows = [{"prompt": "\n\nHuman: a review? \n\nAssistant:", "response": r} for r in replies]
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = train(

@@ -46,6 +46,7 @@ FUNCTION_WORDS = frozenset(
     {"i", "it", "is", "it's", "the", "this", "a", "an", "to", "with", "on", "in", "of", "for", "and", "my"}
     | {"was", "are", "be", "has", "have", "feels", "works"}
 )
+LEXICON = POSITIVE_WORDS | NEGATIVE_WORDS
 MIN_WORDS, MAX_WORDS = 3, 14  # a sentence's length in words
 MALFORMED_WORDS = 60  # toy_concise of a malformed review: as bad as a 60-word review
 _ASKED = re.compile(r"review of (?:the |a |an )?([a-z]+)", re.IGNORECASE)
@@ -75,21 +76,36 @@ def well_formed_sentence(sentence: str) -> bool:
         return False
     if re.fullmatch(r"[A-Za-z' ]+", body) is None or len(set(ws)) != len(ws):
         return False
-    lexicon = sum(w in POSITIVE_WORDS or w in NEGATIVE_WORDS for w in ws)
-    return lexicon <= 1 and any(w in FUNCTION_WORDS for w in ws)
+    return sum(w in LEXICON for w in ws) <= 1 and any(w in FUNCTION_WORDS for w in ws)
 
 
-class ToyPraise(Reward):
-    """Distinct positive lexicon words of a well-formed review; 0 when malformed (truncated included)."""
+class _ReviewCount(Reward):
+    """A count over the distinct sentences of a review that is all well-formed; 0 for anything else."""
 
-    name, inputs = "toy_praise", ("prompts", "completions")
+    inputs = ("prompts", "completions")
+
+    def count(self, sentences_: list[str]) -> int:
+        raise NotImplementedError
 
     def score(self, completions: Sequence[str], **_: Any) -> np.ndarray:
         out = []
         for c in completions:
             good, all_good = sentences(c)
-            out.append(len({w for s in good for w in words(s)} & POSITIVE_WORDS) if all_good else 0)
+            out.append(self.count(good) if all_good else 0)
         return np.array(out, dtype=np.float64)
+
+
+def _distinct_words(sentences_: list[str]) -> set[str]:
+    return {w for s in sentences_ for w in words(s)}
+
+
+class ToyPraise(_ReviewCount):
+    """Distinct positive lexicon words of a well-formed review; 0 when malformed (truncated included)."""
+
+    name = "toy_praise"
+
+    def count(self, sentences_: list[str]) -> int:
+        return len(_distinct_words(sentences_) & POSITIVE_WORDS)
 
 
 class ToyOnTopic(Reward):
@@ -129,29 +145,20 @@ class ToyConcise(Reward):
         return np.array(out, dtype=np.float64)
 
 
-class ToyFacts(Reward):
+class ToyFacts(_ReviewCount):
     """Distinct factual sentences (no praise or criticism word) of a well-formed review; 0 when malformed."""
 
-    name, inputs = "toy_facts", ("prompts", "completions")
+    name = "toy_facts"
 
-    def score(self, completions: Sequence[str], **_: Any) -> np.ndarray:
-        out = []
-        for c in completions:
-            good, all_good = sentences(c)
-            lexicon = POSITIVE_WORDS | NEGATIVE_WORDS
-            out.append(sum(not set(words(s)) & lexicon for s in good) if all_good else 0)
-        return np.array(out, dtype=np.float64)
+    def count(self, sentences_: list[str]) -> int:
+        return sum(not set(words(s)) & LEXICON for s in sentences_)
 
 
-class ToyCritique(Reward):
+class ToyCritique(_ReviewCount):
     """Distinct negative lexicon words of a well-formed review; 0 when malformed (a truncated list of
     complaints earns nothing)."""
 
-    name, inputs = "toy_critique", ("prompts", "completions")
+    name = "toy_critique"
 
-    def score(self, completions: Sequence[str], **_: Any) -> np.ndarray:
-        out = []
-        for c in completions:
-            good, all_good = sentences(c)
-            out.append(len({w for s in good for w in words(s)} & NEGATIVE_WORDS) if all_good else 0)
-        return np.array(out, dtype=np.float64)
+    def count(self, sentences_: list[str]) -> int:
+        return len(_distinct_words(sentences_) & NEGATIVE_WORDS)

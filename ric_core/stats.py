@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +128,7 @@ class RewardStats:
         if decimals is not None:
             arr = np.round(arr, decimals)
         levels = np.asarray(quantile_levels, dtype=np.float64)
-        return cls(
+        stats = cls(
             names=tuple(names),
             mean=arr.mean(axis=0),
             std=np.where(arr.std(axis=0) > 0, arr.std(axis=0), 1.0) if constant_ok else arr.std(axis=0),
@@ -137,8 +137,8 @@ class RewardStats:
             quantile_levels=levels,
             quantiles=np.quantile(arr, levels, axis=0),
             count=int(arr.shape[0]),
-            support_z=support_points((arr - arr.mean(axis=0)) / np.where(arr.std(axis=0) > 0, arr.std(axis=0), 1.0)),
         )
+        return replace(stats, support_z=support_points(stats.normalize(arr)))
 
     @property
     def num_rewards(self) -> int:

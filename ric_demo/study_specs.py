@@ -39,7 +39,7 @@ class Variant:
     @property
     def key(self) -> str:
         """The sweep's and the checkpoint's folder part: the demo's own model is shared by every study."""
-        return "" if self.default else self.name.replace("=", "").replace(" ", "_")
+        return "" if self.default else self.name
 
 
 DEFAULT = Variant()

@@ -202,5 +202,6 @@ def pretraining_corpus(rng: np.random.Generator) -> list[str]:
     for r in make_reviews(3000, rng, PRODUCTS):
         z = np.round(rng.normal(size=int(rng.integers(2, len(REWARD_NAMES) + 1))), 1)
         tags = " ".join(f"<rm{i + 1}_score> {v:.1f}" for i, v in enumerate(z))
-        tagged.append(f"{r['prompt'].removesuffix(chr(10) * 2 + 'Assistant:')} {tags} \n\nAssistant: {r['response']}")
+        question = r["prompt"].removesuffix("\n\nAssistant:")
+        tagged.append(f"{question} {tags} \n\nAssistant: {r['response']}")
     return tagged

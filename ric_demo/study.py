@@ -27,6 +27,7 @@ sweeps into ``--docs/<study>.md`` / ``.png``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -122,8 +123,6 @@ def _iterations(variant: Variant) -> int:
 
 
 def _iterations_done(run: Path) -> int:
-    import json
-
     return json.loads((run / "online" / "state.json").read_text())["iteration"]
 
 
@@ -147,8 +146,6 @@ def text_world(out: Path, seed: int, quick: bool, variant: Variant):
 
 def data_correlation(world: str, out: Path, seed: int, quick: bool, variant: Variant) -> float:
     """Mean pairwise Pearson correlation of the variant's rewards over its training data (text world)."""
-    import json
-
     import numpy as np
 
     from rewards import get_reward
@@ -215,8 +212,6 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
 def mors_acceptance(ckpt: Path, setting: Setting) -> float:
     """The share of online samples MORS kept in the iteration that produced ``ckpt`` (an iteration's
     policy, or a run's final model: its last iteration); NaN for an offline model."""
-    import json
-
     if setting.checkpoint == "offline":
         return float("nan")
     policy = ckpt.name == "policy" and ckpt.parent.name.startswith("iter")  # <run>/online/iter<k>/policy

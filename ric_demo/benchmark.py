@@ -4,11 +4,13 @@
 
 Per world: the demo's RiC (offline, and after one online iteration) and its unconditioned baseline
 (trained first by ``ric demo`` into ``--demo-out`` when missing), then one baseline run per preference
-(``configs/demo/demo.yaml``: image: reward-filtered SFT, ``ric_diffusion.reward_filtered_sft``; text:
-GRPO with ``reward_weights``, ``ric_text.morlhf``), Rewarded Soups from the two one-hot runs, and the
+(``configs/demo/demo.yaml``; MORLHF by RL: image: DDPO-style policy gradient, ``ric_diffusion.ddpo``; text:
+GRPO with ``reward_weights``, ``ric_text.morlhf``; and for images reward-filtered SFT,
+``ric_diffusion.reward_filtered_sft``), Rewarded Soups from the two one-hot RL runs, and the
 demo's sweep (same prompts, seeds and reference point) over every model. Writes each world's sweep into
 ``--out/<world>/`` and ``summary.json`` (both worlds, and RiC's hypervolume relative to each model and its
-compute as a fraction of theirs) and ``pareto.png`` (one panel per world) into ``--out``.
+compute as a fraction of theirs: training samples, policy passes (``policy_passes``) and wall time) and
+``pareto.png`` (one panel per world) into ``--out``.
 """
 
 from __future__ import annotations
@@ -26,15 +28,57 @@ from ric_runtime.io import atomic_write_json
 
 def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
     from ric_demo import image_demo
-    from ric_diffusion.reward_filtered_sft import run as filtered_sft
 
     models = image_demo.image_models(demo, quick)
     if not all(p.is_dir() for p in models.values()):
         stage("image world: training RiC and its baseline first (ric demo --modality image)")
         models = image_demo.train_image(demo, seed, quick)
+    cache = settings.world_dir(demo, "image", seed, quick)
+    ddpo, filtered = image_ddpo(cache, out / "image" / "ddpo", seed, quick), image_filtered_sft(cache, out, seed, quick)
+    everything = {
+        "ric": models["ric"],
+        "ric_online": models["ric_online"],
+        "soups": f"soup:{ddpo / 'w_1_0'},{ddpo / 'w_0_1'}",  # Rewarded Soups of the one-hot RL runs
+        "morlhf": f"per-preference:{ddpo}",
+        "filtered_sft": f"per-preference:{filtered}",
+        "baseline": models["baseline"],
+    }
+    return image_demo.sweep_image(demo, everything, seed, quick, folder=out / "image")
+
+
+def image_ddpo(cache: Path, runs: Path, seed: int, quick: bool) -> Path:
+    """MORLHF for images: a DDPO-style RL run per preference (``ric_diffusion.ddpo``); returns their folder."""
+    from ric_demo import image_demo
+    from ric_diffusion.config import DiffusionConfig
+    from ric_diffusion.ddpo import run as ddpo
+
     b = world_settings("benchmark", quick)
-    stage(f"image world: reward-filtered SFT (MORLHF-style), one run per preference in {b['preferences']}")
-    runs, cache = out / "image" / "morlhf", settings.world_dir(demo, "image", seed, quick)
+    rl = dict(b["ddpo"])
+    steps = settings.trainer_config(DiffusionConfig, "image", quick).inference.num_inference_steps
+    stage(f"image world: DDPO-style RL (MORLHF), {rl['epochs']} epochs per preference in {b['preferences']}")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in rl.items()]
+    ddpo(
+        [
+            "--preferences",
+            *b["preferences"],
+            *flags,
+            f"--sample-steps={steps}",  # the sampler RiC's sweep uses
+            "--out",
+            str(runs),
+            "--",
+            *image_demo.base_args(cache, seed, quick, "online.iterations=0"),
+        ]
+    )
+    return runs
+
+
+def image_filtered_sft(cache: Path, out: Path, seed: int, quick: bool) -> Path:
+    """The second image baseline, reward-filtered SFT per preference; returns its runs' folder."""
+    from ric_demo import image_demo
+    from ric_diffusion.reward_filtered_sft import run as filtered_sft
+
+    b, runs = world_settings("benchmark", quick), out / "image" / "filtered_sft"
+    stage(f"image world: reward-filtered SFT, one run per preference in {b['preferences']}")
     filtered_sft(
         [
             "--preferences",
@@ -51,14 +95,7 @@ def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[s
             *image_demo.base_args(cache, seed, quick, *image_demo.baseline_overrides(quick)),
         ]
     )
-    everything = {
-        "ric": models["ric"],
-        "ric_online": models["ric_online"],
-        "soups": f"soup:{runs / 'w_1_0'},{runs / 'w_0_1'}",
-        "morlhf": f"per-preference:{runs}",
-        "baseline": models["baseline"],
-    }
-    return image_demo.sweep_image(demo, everything, seed, quick, folder=out / "image")
+    return runs
 
 
 def text_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
@@ -112,22 +149,36 @@ def compare(summary: dict[str, Any], ric: str = "ric_online") -> dict[str, Any]:
             row[f"{ric}_hypervolume_ratio"] = round(mine["hypervolume"] / m["hypervolume"], 4)
         c, rc = m.get("compute"), mine.get("compute")
         if c and rc:
-            row["samples"] = c["samples"]
+            row["samples"], row["policy_passes"] = c["samples"], policy_passes(c)
             row[f"{ric}_samples_fraction"] = round(rc["samples"] / c["samples"], 4)
+            row[f"{ric}_passes_fraction"] = round(policy_passes(rc) / policy_passes(c), 4)
             row["wall_time_s"] = c["wall_time_s"]
         out[name] = row
     return out
 
 
+def policy_passes(compute: dict[str, Any]) -> int:
+    """Passes through the policy a model's training cost: forward+backward passes over a sample, plus
+    generation (image: one UNet evaluation per sampler step and guidance branch; text: one per generated
+    sequence, its cost with a KV cache being about one forward over it).
+
+    Example:
+        >>> policy_passes({"policy_forward_backward": 100, "generated_samples": 4, "unet_forward_generation": 160})
+        260
+    """
+    generation = compute.get("unet_forward_generation", compute.get("generated_samples", 0))
+    return int(compute["policy_forward_backward"] + generation)
+
+
 def print_comparison(comparison: dict[str, Any]) -> None:
-    head = f"{'world':6s} {'model':11s} {'HV':>9s} {'RiC/HV':>7s} {'samples':>9s} {'RiC/samples':>11s} {'wall s':>8s}"
+    head = f"{'world':6s} {'model':12s} {'HV':>9s} {'RiC/HV':>7s} {'passes':>10s} {'RiC/passes':>10s} {'wall s':>8s}"
     print(f"\n{head} {'well-formed/compliance':>22s}")
     for world, rows in comparison.items():
         for name, r in rows.items():
             quality = r.get("well_formed", r.get("compliance", "-"))
             print(
-                f"{world:6s} {name:11s} {r['hypervolume']:9.4g} {r.get('ric_online_hypervolume_ratio', '-')!s:>7s} "
-                f"{r.get('samples', '-')!s:>9s} {r.get('ric_online_samples_fraction', '-')!s:>11s} "
+                f"{world:6s} {name:12s} {r['hypervolume']:9.4g} {r.get('ric_online_hypervolume_ratio', '-')!s:>7s} "
+                f"{r.get('policy_passes', '-')!s:>10s} {r.get('ric_online_passes_fraction', '-')!s:>10s} "
                 f"{r.get('wall_time_s', '-')!s:>8s} {quality!s:>22s}"
             )
 

@@ -2,7 +2,7 @@
 
     ric study mapping [--quick] [--seeds 0 1 2] [--worlds image text] [--out runs/study] [--docs docs/study]
 
-Built so far (issue #20 lists the rest: mors, compute, the image world's five rewards):
+Built so far (issue #20 lists the rest: the image world's five rewards):
 
 - ``mapping``: the preference-to-target rules (linf, l2, linear, lp with p in 1/2/4/8, quantile,
   quantile_linear) and the range they map onto (the training data's, or the paper evaluation's reference
@@ -16,6 +16,10 @@ Built so far (issue #20 lists the rest: mors, compute, the image world's five re
   preference to the uniform one, MORS acceptance, distance from target to obtained, quality.
 - ``correlation`` (text world): toy_praise and toy_facts on data generated with their correlation at
   rho = -0.8, 0, +0.8: steering, hypervolume, and separation (how far each one-hot end wins its own reward).
+
+- ``compute`` (``ric_demo.study_compute``): ``ric benchmark`` per seed; every method's hypervolume against its
+  training compute (policy passes and wall time), and RiC + online against MORLHF (RL) and Rewarded Soups.
+- ``mors``: the online stage's quantile, rule and samples per iteration, 3 iterations from one offline model.
 
 Each (world, variant, seed) trains RiC once (offline + one online iteration with the demo's presets, cached
 under ``--out/models``; the demo's own world is shared by every study) and sweeps it once per setting, all
@@ -248,7 +252,7 @@ def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="ric study", description=__doc__.splitlines()[0])
-    ap.add_argument("study", choices=sorted(STUDIES))
+    ap.add_argument("study", choices=sorted([*STUDIES, "compute"]))
     ap.add_argument("--worlds", nargs="+", choices=["image", "text"], help="default: every world the study has")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default="runs/study")
@@ -257,12 +261,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if any(s < 0 for s in args.seeds):
         ap.error(f"--seeds must be >= 0; got {args.seeds}")
-    has = STUDIES[args.study].worlds
+    has = STUDIES[args.study].worlds if args.study in STUDIES else ("image", "text")
     worlds = args.worlds or list(has)
     if missing := [w for w in worlds if w not in has]:
         ap.error(f"the {args.study} study has no {' or '.join(missing)} world yet; it runs on: {' '.join(has)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the studies never download
-    table = run_study(args.study, worlds, args.seeds, Path(args.out), Path(args.docs), args.quick)
+    if args.study == "compute":  # every method trained per seed by ric benchmark, not settings of one RiC model
+        from ric_demo.study_compute import run_compute
+
+        table = run_compute(worlds, args.seeds, Path(args.out), Path(args.docs), args.quick)
+    else:
+        table = run_study(args.study, worlds, args.seeds, Path(args.out), Path(args.docs), args.quick)
     print((Path(args.docs) / f"{args.study}.md").read_text())
     return table
 

@@ -127,14 +127,21 @@ def aggregate(cells: dict[tuple[str, int], dict[str, dict[str, float]]]) -> dict
     return out
 
 
+def run_line(command: str, seeds: list[int], quick: bool, seconds: float) -> str:
+    """The line under a study's title: the command, the machine, the date, the seeds and the wall time."""
+    return (
+        f"`{command}` on {os.cpu_count()} CPU cores (no GPU), {time.strftime('%Y-%m-%d')}; seeds {seeds}"
+        f"{' (--quick: smoke size, not a result)' if quick else ''}; this run's wall time {seconds / 60:.1f} min."
+    )
+
+
 def markdown(
     study: str, table: dict, columns: tuple[str, ...], seeds: list[int], quick: bool, seconds: float, command: str
 ) -> str:
     lines = [
         f"# Study: {study}",
         "",
-        f"`{command}` on {os.cpu_count()} CPU cores (no GPU), {time.strftime('%Y-%m-%d')}; seeds {seeds}"
-        f"{' (--quick: smoke size, not a result)' if quick else ''}; this run's wall time {seconds / 60:.1f} min.",
+        run_line(command, seeds, quick, seconds),
         "Each cell: mean +- sd over the seeds (a world's RiC after one online iteration, swept over the",
         "preferences of its grid). Quality: caption compliance (image), well-formed reviews (text).",
         "",

@@ -61,23 +61,28 @@ def demo_table(runs: list[Path]) -> str:
     return "\n".join(lines) + "\n\n" + note
 
 
+def model_label(world: str, name: str) -> str:
+    """A benchmark model's name in the tables: the RL baseline named for what trains it."""
+    rl = {"text": "MORLHF (GRPO)", "image": "MORLHF (DDPO RL)"}
+    return {"morlhf": rl[world], "filtered_sft": "reward-filtered SFT"}.get(name, NAMES.get(name, name))
+
+
 def benchmark_table(run: Path) -> str:
-    """World x model: hypervolume, RiC + online's ratios of hypervolume and training samples, quality."""
+    """World x model: hypervolume, RiC + online's ratios of hypervolume and compute, quality."""
     top = json.loads((run / "summary.json").read_text())
     lines = [
-        "| world | model | hypervolume | RiC + online ÷ it | training samples | RiC + online ÷ it | quality (mean) |",
-        "|---|---|---|---|---|---|---|",
+        "| world | model | hypervolume | RiC + online ÷ it | training samples | policy passes | RiC + online ÷ it "
+        "| wall s | quality (mean) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for world, rows in top["comparison"].items():
         for name, r in rows.items():
-            label = {"morlhf": "MORLHF (GRPO)" if world == "text" else "MORLHF-style (filtered SFT)"}.get(
-                name, NAMES.get(name, name)
-            )
             quality = next((f"{k.replace('_', '-')} {r[k]:.2f}" for k in ("compliance", "well_formed") if k in r), "–")
-            samples = f"{r['samples']:,}" if "samples" in r else "–"
+            samples, passes = (f"{r[k]:,}" if k in r else "–" for k in ("samples", "policy_passes"))
             lines.append(
-                f"| {world} | {label} | {_fmt(r['hypervolume'], 3)} | {_fmt(r.get('ric_online_hypervolume_ratio'))} | "
-                f"{samples} | {_fmt(r.get('ric_online_samples_fraction'))} | {quality} |"
+                f"| {world} | {model_label(world, name)} | {_fmt(r['hypervolume'], 3)} | "
+                f"{_fmt(r.get('ric_online_hypervolume_ratio'))} | {samples} | {passes} | "
+                f"{_fmt(r.get('ric_online_passes_fraction'))} | {_fmt(r.get('wall_time_s'), 3)} | {quality} |"
             )
     return "\n".join(lines) + f"\n\nMeasured by `ric benchmark --seed {top['seed']}` on a {machine()}."
 

@@ -230,8 +230,8 @@ class DiffusionTrainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def compute_record(self) -> dict[str, Any]:
-        tc = self.cfg.train
-        return compute_record(
+        tc, inf = self.cfg.train, self.cfg.inference
+        record = compute_record(
             self.total_steps,
             tc.batch_size,
             tc.gradient_accumulation_steps,
@@ -239,6 +239,8 @@ class DiffusionTrainer:
             self.generated,
             self.start_time,
         )
+        branches = 2 if inf.guidance_scale > 1 else 1  # the online stage samples with CFG, no reward guidance
+        return record | {"unet_forward_generation": self.generated * inf.num_inference_steps * branches}
 
     def write_weights(self, d: Path) -> None:
         """LoRA + conditioner into folder ``d``."""
@@ -309,6 +311,7 @@ class DiffusionTrainer:
         self.step = int(info["step"])
         compute = json.loads((ckpt / "compute.json").read_text())
         self.total_steps, self.generated = compute["optimizer_steps"], compute.get("generated_samples", 0)
+        self.start_time = time.time() - compute.get("wall_time_s", 0.0)  # wall time adds up over resumed runs
         logger.info("resumed from %s at step %d", ckpt, self.step)
         return True
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ric_core.stats import RewardStats
-from ric_eval.compute import compute_record
+from ric_eval.compute import compute_record, read_compute
 from ric_runtime.checkpoints import CONFIG_FILE
 from ric_runtime.config import check_launch, console, parse_cli
 from ric_runtime.io import atomic_write_folder, atomic_write_json
@@ -59,6 +59,8 @@ def run(cfg: TextConfig) -> TextTrainResult:
     raw, stats = relabel_stage(cfg, samples, state)
     dataset = encode_dataset(tok, samples.prompts, samples.responses, stats.normalize(raw), cfg)
     args = sft_config(cfg, out, tc.max_steps, tc.learning_rate, tc.lr_scheduler, tc.seed, save=True)
+    resume = agreed_resume_point(cfg, out, state, stats)
+    start -= previous_wall_time(resume)  # wall time adds up over resumed runs
     trainer = SFTTrainer(
         model=load_policy(cfg.model),
         args=args,
@@ -67,7 +69,6 @@ def run(cfg: TextConfig) -> TextTrainResult:
         peft_config=lora_config(cfg),
         callbacks=[ric_files_callback(stats, cfg, start), finite_guard()],
     )
-    resume = agreed_resume_point(cfg, out, state, stats)
     offline_steps = train_or_restore(trainer, resume, tc.max_steps)
     final = out / "final"
     if state.is_main_process:
@@ -97,6 +98,12 @@ def run(cfg: TextConfig) -> TextTrainResult:
         )
         atomic_write_json(result.final / "compute.json", record)
     return result
+
+
+def previous_wall_time(resume: Path | None) -> float:
+    """The wall time a checkpoint's ``compute.json`` records (0 without one): a resumed run counts on from it."""
+    record = read_compute(resume) if resume else None
+    return float(record.get("wall_time_s", 0.0)) if record else 0.0
 
 
 def agreed_resume_point(cfg: TextConfig, out: Path, state: Any, stats: RewardStats) -> Path | None:

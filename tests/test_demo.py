@@ -116,6 +116,7 @@ def test_targets_in_the_csv_are_the_mapped_preferences(demo, name):
 
 
 def test_benchmark_quick_compares_ric_with_the_baselines(demo, tmp_path):
+    from ric_demo.benchmark import policy_passes
     from ric_demo.benchmark import run as benchmark
 
     out = tmp_path / "bench"
@@ -123,7 +124,8 @@ def test_benchmark_quick_compares_ric_with_the_baselines(demo, tmp_path):
     assert (out / "summary.json").exists() and (out / "pareto.png").stat().st_size > 0
     assert set(summary["worlds"]) == {"image", "text"}
     for name, s in summary["worlds"].items():
-        assert set(s["models"]) == {"ric", "ric_online", "soups", "morlhf", "baseline"}
+        want = {"ric", "ric_online", "soups", "morlhf", "baseline"} | ({"filtered_sft"} if name == "image" else set())
+        assert set(s["models"]) == want
         assert set(s["models"]["morlhf"]["preferences"]) == {"1,0", "0.5,0.5", "0,1"}
         assert s["models"]["morlhf"]["compute"]["runs"] == 3 and s["models"]["soups"]["compute"]["runs"] == 2
         demo_world, _ = world(demo, name)  # the same world reference point: HVs of both sweeps compare
@@ -132,6 +134,13 @@ def test_benchmark_quick_compares_ric_with_the_baselines(demo, tmp_path):
         for model in ("soups", "morlhf", "baseline"):
             c, mine = s["models"][model]["compute"], s["models"]["ric_online"]["compute"]
             assert ratios[model]["ric_online_samples_fraction"] == pytest.approx(mine["samples"] / c["samples"], 1e-3)
+            assert ratios[model]["ric_online_passes_fraction"] == pytest.approx(
+                policy_passes(mine) / policy_passes(c), 1e-3
+            )
+        if name == "image":  # MORLHF is RL: 3 DDPO runs of 1 epoch, 4 rollouts x 10 steps x 2 CFG branches trained
+            rl = json.loads((out / "image" / "ddpo" / "w_1_0" / "preference.json").read_text())
+            assert "RL" in rl["method"] and s["models"]["morlhf"]["compute"]["policy_forward_backward"] == 3 * 80
+            assert s["models"]["filtered_sft"]["compute"]["runs"] == 3
         rows = ResultsTable(out / name / "results.csv", s["reward_names"]).rows()
         if name == "text":  # the GRPO runs' well-formed share, recomputed from their texts
             sel = [r for r in rows if r["model"] == "morlhf"]

@@ -125,7 +125,10 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_sd_dir, image_folder):
     main(tiny_train_args(tiny_sd_dir, image_folder, full, "train.max_steps=6", "train.checkpoint_every=3"))
     part = tmp_path / "part"
     main(tiny_train_args(tiny_sd_dir, image_folder, part, "train.max_steps=3"))
+    record = json.loads((part / "checkpoint-3" / "compute.json").read_text())
+    (part / "checkpoint-3" / "compute.json").write_text(json.dumps(record | {"wall_time_s": 1000.0}))
     main(tiny_train_args(tiny_sd_dir, image_folder, part, "train.max_steps=6", "train.resume=latest"))
+    assert 1000 < json.loads((part / "checkpoint-6" / "compute.json").read_text())["wall_time_s"] < 2000  # adds up
     assert_same_weights(full / "checkpoint-6", part / "checkpoint-6")
     mid = load_file(part / "checkpoint-3" / "pytorch_lora_weights.safetensors")
     end = load_file(full / "checkpoint-6" / "pytorch_lora_weights.safetensors")

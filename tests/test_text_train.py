@@ -164,6 +164,8 @@ def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_
     out = tmp_path / "run"
     main(tiny_text_args(policy, data, rms, out, "train.max_steps=4", "train.save_steps=2"))
     (out / "checkpoint-4" / "trainer_state.json").unlink()  # a kill while the Trainer was writing checkpoint-4
+    record = json.loads((out / "checkpoint-2" / "compute.json").read_text())
+    (out / "checkpoint-2" / "compute.json").write_text(json.dumps(record | {"wall_time_s": 1000.0}))
     result = main(
         tiny_text_args(policy, data, rms, out, "train.max_steps=4", "train.save_steps=2", "train.resume=latest")
     )
@@ -179,7 +181,7 @@ def test_resume_skips_a_checkpoint_cut_short_and_a_finished_run_trains_no_extra_
     )
     assert final.keys() == last.keys() and all(torch.equal(final[k], last[k]) for k in final)
     compute = json.loads((out / "final" / "compute.json").read_text())
-    assert compute["optimizer_steps"] == 4
+    assert compute["optimizer_steps"] == 4 and 1000 < compute["wall_time_s"] < 2000  # wall time adds up on resume
     # an explicit checkpoint is honoured even when the (new) output folder holds none
     import logging
 

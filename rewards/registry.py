@@ -87,6 +87,9 @@ def _register_builtins() -> None:
         ("toy_colorfulness", "toy", "ToyColorfulness", "toy: Hasler-Suesstrunk colourfulness"),
         ("toy_detail", "toy", "ToyDetail", "toy: mean gradient magnitude"),
         ("toy_stripes", "toy", "ToyStripes", "toy: power of 4-pixel horizontal stripes"),
+        ("toy_shape_size", "toy_shapes", "ToyShapeSize", "toy: the one shape's share of the pixels"),
+        ("toy_centred", "toy_shapes", "ToyCentred", "toy: how near the centre the one shape sits"),
+        ("toy_fill_light", "toy_shapes", "ToyFillLight", "toy: how light the one shape's fill is"),
     ]
     for name, module, cls, desc in image:
         register_reward(name, _lazy(module, cls), modality="image", description=desc)

@@ -6,15 +6,24 @@ cost bytes, so the two conflict; leftover diffusion noise earns neither (noise i
 has almost no power at one exact frequency), so the model cannot win by noise. Caption compliance is
 measured separately, per image (``compliance``: the dominant colour and background are the captioned
 ones) and per pixel (``pixel_compliance``).
+
+The five-reward world (``build_dataset(five=True)``, for ``ric study objectives`` and ``correlation``) also
+varies each shape's size, place and fill lightness, scored by ``toy_shape_size``, ``toy_centred`` and
+``toy_fill_light`` (``rewards.toy_shapes``: 0 for anything but one shape on a plain background); any 2-5 of
+``REWARD_NAMES`` can be the objectives, and ``rho`` sets the correlation of one pair of factors.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from ric_demo.copula import copula_uniforms
 
 COLOURS = {
     "red": (220, 40, 40),
@@ -32,6 +41,21 @@ SIZE = 16
 # stripe levels were all "plain" and the top of the sweep was a plateau decided by noise).
 FLAT_SHARE, CONTRAST = 0.0, (0.0, 0.75)
 REWARDS = [{"name": "jpeg_compressibility", "size": 64}, "toy_stripes"]
+# The five-reward world (``ric study objectives / correlation``): the demo's two rewards, then the shape's
+# size, centring and fill lightness (``rewards.toy_shapes``), each set by one factor of how a picture is drawn.
+REWARD_NAMES = ["jpeg_compressibility", "toy_stripes", "toy_shape_size", "toy_centred", "toy_fill_light"]
+FACTORS = {  # the factor behind each reward but JPEG size (which every factor moves): its uniform range
+    "toy_stripes": (0.0, 0.75),  # stripe contrast
+    "toy_shape_size": (3.5, 6.5),  # half-size in pixels
+    "toy_centred": (0.0, 1.0),  # 1: at the centre, 0: as far out as the margin allows
+    "toy_fill_light": (0.55, 1.0),  # the fill colour's scale
+}
+PAIR = ("toy_shape_size", "toy_fill_light")  # the pair whose correlation ``rho`` sets
+
+
+def reward_specs(names: Sequence[str]) -> list[Any]:
+    """The trainer's ``rewards`` list for reward names of this world (JPEG size measured at 64 px)."""
+    return [REWARDS[0] if n == "jpeg_compressibility" else n for n in names]
 HELD_OUT = [
     ("cyan", "circle", "grey"),
     ("yellow", "square", "black"),
@@ -57,38 +81,75 @@ def shape_mask(shape: str, cx: float, cy: float, r: float) -> np.ndarray:
 
 
 def draw(colour: str, shape: str, bg: str, contrast: float, rng: np.random.Generator) -> np.ndarray:
-    """One image (16, 16, 3) uint8: the shape, with horizontal stripes of the given contrast (0 = flat)."""
+    """One image (16, 16, 3) uint8 of the demo's world: the shape at a random size and place, with
+    horizontal stripes of the given contrast (0 = flat)."""
     r = rng.uniform(5.0, 6.5)
     cx, cy = rng.uniform(r + 1, SIZE - r - 1, 2)
+    return draw_shape(colour, shape, bg, contrast, r, cx, cy)
+
+
+def draw_shape(
+    colour: str, shape: str, bg: str, contrast: float, r: float, cx: float, cy: float, light: float = 1.0
+) -> np.ndarray:
+    """One image (16, 16, 3) uint8: the shape of half-size ``r`` at (cx, cy), its fill scaled by ``light``,
+    dark stripes of ``contrast`` across it (rows in a 4-pixel period)."""
     img = np.empty((SIZE, SIZE, 3), np.float64)
     img[:] = BACKGROUNDS[bg]
     mask = shape_mask(shape, cx, cy, r)
-    fill = np.array(COLOURS[colour], np.float64)
+    fill = light * np.array(COLOURS[colour], np.float64)
     stripes = (np.arange(SIZE) // 2) % 2 == 1  # rows in dark stripes: a 4-pixel period
     shade = np.where(stripes[:, None, None], 1.0 - contrast, 1.0)
     img[mask] = (fill * shade.repeat(SIZE, 1))[mask]
     return np.clip(img, 0, 255).round().astype(np.uint8)
 
 
+def five_factors(n: int, rng: np.random.Generator, rho: float = 0.0, pair: Sequence[str] = PAIR) -> np.ndarray:
+    """(n, 4) stripe contrast, half-size, centring and fill lightness of the five-reward world's shapes,
+    uniform each, drawn by a Gaussian copula whose ``pair`` (reward names) correlates at ``rho``."""
+    u = copula_uniforms(n, rng, list(FACTORS), pair, rho)
+    lo, hi = np.array([f[0] for f in FACTORS.values()]), np.array([f[1] for f in FACTORS.values()])
+    return lo + u * (hi - lo)
+
+
+def draw_five(colour: str, shape: str, bg: str, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One image of the five-reward world: ``factors`` is one row of ``five_factors``; the shape sits at a
+    random angle from the centre, ``1 - centring`` of the way to where it would touch the border's margin."""
+    contrast, r, centring, light = factors
+    angle, room = rng.uniform(0, 2 * np.pi), SIZE / 2 - r - 1  # room: the farthest the centre may move
+    off = (1 - centring) * room
+    c = SIZE / 2 + off * np.array([np.cos(angle), np.sin(angle)])
+    return draw_shape(colour, shape, bg, contrast, r, c[0], c[1], light)
+
+
 def all_combinations() -> list[tuple[str, str, str]]:
     return [(c, s, b) for c in COLOURS for s in SHAPES for b in BACKGROUNDS]
 
 
-def build_dataset(root: Path, n: int, seed: int) -> Path:
-    """An imagefolder (metadata.jsonl) of ``n`` training images; held-out combinations excluded."""
+def build_dataset(
+    root: Path, n: int, seed: int, five: bool = False, rho: float = 0.0, pair: Sequence[str] = PAIR
+) -> Path:
+    """An imagefolder (metadata.jsonl) of ``n`` training images; held-out combinations excluded. ``five``:
+    the five-reward world (shapes also vary in size, place and lightness; ``rho`` correlates ``pair``)."""
     folder = root / "images"
     marker = root / "done.json"
     key = {"n": n, "seed": seed, "flat_share": FLAT_SHARE, "contrast": list(CONTRAST), "version": 2}
-    if marker.exists() and json.loads(marker.read_text()) == key:
+    if five:
+        key |= {"version": 3, "factors": FACTORS, "rho": rho, "pair": list(pair)}
+    if marker.exists() and json.loads(marker.read_text()) == json.loads(json.dumps(key)):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    factors = five_factors(n, rng, rho, pair) if five else None
     combos = [c for c in all_combinations() if c not in HELD_OUT]
     rows = []
     for i in range(n):
         colour, shape, bg = combos[rng.integers(len(combos))]
-        contrast = 0.0 if rng.random() < FLAT_SHARE else float(rng.uniform(*CONTRAST))
-        Image.fromarray(draw(colour, shape, bg, contrast, rng)).save(folder / f"{i:05d}.png")
+        if factors is not None:
+            img = draw_five(colour, shape, bg, factors[i], rng)
+        else:
+            contrast = 0.0 if rng.random() < FLAT_SHARE else float(rng.uniform(*CONTRAST))
+            img = draw(colour, shape, bg, contrast, rng)
+        Image.fromarray(img).save(folder / f"{i:05d}.png")
         rows.append({"file_name": f"{i:05d}.png", "text": caption(colour, shape, bg)})
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     marker.write_text(json.dumps(key))

@@ -14,7 +14,6 @@ the correlation of one ``pair`` of those counts in the data (0: independent), fo
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rewards.toy_reviews import REVIEW_PRODUCTS
+from ric_demo.copula import copula_uniforms
 
 PRODUCTS = list(REVIEW_PRODUCTS)  # the products toy_on_topic knows
 HELD_OUT = ["umbrella", "headphones", "desk", "mug"]  # never in the RiC fine-tune; seen in pre-training
@@ -59,16 +59,7 @@ def prompt_for(product: str) -> str:
 def sentence_counts(n: int, rng: np.random.Generator, rho: float = 0.0, pair: Sequence[str] = PAIR) -> np.ndarray:
     """(n, 3) counts of praising, factual and critical sentences, from a Gaussian copula whose two ``pair``
     coordinates correlate at ``rho`` (the counts' own correlation is a little weaker: they are discrete)."""
-    names = list(COUNTS)
-    if len(set(pair)) != 2 or not set(pair) <= set(names):
-        raise ValueError(f"the correlated pair must be two of {names}; got {list(pair)}")
-    if not -1 < rho < 1:
-        raise ValueError(f"rho must lie in (-1, 1); got {rho}")
-    cov = np.eye(3)
-    i, j = names.index(pair[0]), names.index(pair[1])
-    cov[i, j] = cov[j, i] = rho
-    g = rng.multivariate_normal(np.zeros(3), cov, size=n)  # (n, 3) correlated standard normals
-    u = 0.5 * (1 + np.vectorize(math.erf)(g / math.sqrt(2)))  # their normal CDF: uniform marginals
+    u = copula_uniforms(n, rng, list(COUNTS), pair, rho)  # (n, 3)
     top = np.array(list(COUNTS.values()))
     return np.minimum((u * (top + 1)).astype(int), top)
 

@@ -100,10 +100,13 @@ def sweep_image(
     folder: Path | None = None,
     captions: list[str] | None = None,
     reference: Path | None = None,
+    rewards: list | None = None,
+    grid: str = "paper",
 ) -> dict:
-    """The 11 paper preferences x ``captions`` (default: the held-out ones) over ``models`` (one seed per cell
-    for every preference, so only the slider moves; ``reference``'s statistics, default ``ric_online``'s, set
-    the reference point) -> ``folder`` (default ``out/image``): results.csv, summary.json, images/, grids/."""
+    """The 11 paper preferences (or another ``grid``) x ``captions`` (default: the held-out ones) over
+    ``models`` (one seed per cell for every preference, so only the slider moves; ``reference``'s statistics,
+    default ``ric_online``'s, set the reference point), scored by ``rewards`` (trainer config entries; default:
+    the preset's) -> ``folder`` (default ``out/image``): results.csv, summary.json, images/, grids/."""
     from ric_demo.image_world import HELD_OUT, caption
     from ric_diffusion.benchmark import run as sweep
     from ric_diffusion.config import DiffusionConfig
@@ -113,8 +116,10 @@ def sweep_image(
     captions = captions or [caption(*c) for c in HELD_OUT]
     prompts = folder / "prompts.txt"
     prompts.write_text("".join(c + "\n" for c in captions))
-    stage(f"image world: sweep of 11 preferences x {len(captions)} captions x {s['per_prompt']} over {list(models)}")
-    rewards = [json.dumps(r) for r in trainer_config(DiffusionConfig, "image", quick).rewards]
+    stage(
+        f"image world: sweep of {grid} preferences x {len(captions)} captions x {s['per_prompt']} over {list(models)}"
+    )
+    rewards = [json.dumps(r) for r in rewards or trainer_config(DiffusionConfig, "image", quick).rewards]
     specs = [a for name, path in models.items() for a in ("--model", f"{name}={path}")]
     summary = sweep(
         [
@@ -129,6 +134,8 @@ def sweep_image(
             str(seed),
             "--batch-size",
             str(s["sweep_batch"]),
+            "--grid",
+            grid,
             "--out",
             str(folder),
             *reference_args(reference or models["ric_online"]),

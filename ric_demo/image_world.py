@@ -56,6 +56,8 @@ PAIR = ("toy_shape_size", "toy_fill_light")  # the pair whose correlation ``rho`
 def reward_specs(names: Sequence[str]) -> list[Any]:
     """The trainer's ``rewards`` list for reward names of this world (JPEG size measured at 64 px)."""
     return [REWARDS[0] if n == "jpeg_compressibility" else n for n in names]
+
+
 HELD_OUT = [
     ("cyan", "circle", "grey"),
     ("yellow", "square", "black"),

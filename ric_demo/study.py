@@ -50,15 +50,16 @@ def ric_checkpoint(world: str, out: Path, seed: int, quick: bool, variant: Varia
     if variant.online:
         return online_variant(world, out, seed, quick, variant, root)
     if world == "image":
-        if not variant.default:
-            raise ValueError(f"the image world has no variant {variant.name!r} yet (only the text world's)")
         from ric_demo import image_demo
+        from ric_demo.image_world import reward_specs
         from ric_diffusion.train import train
 
         ckpt = image_demo.image_models(root, quick)["ric_online"]
         if not ckpt.is_dir():
-            stage(f"study: RiC in the image world, seed {seed}")
-            train(image_demo.base_args(image_world(out, seed, quick), seed, quick, *run_args(root, world)))
+            stage(f"study: RiC in the image world ({variant.name}), seed {seed}")
+            rewards = [f"rewards={json.dumps(reward_specs(variant.rewards))}"] if variant.rewards else []
+            cache = image_world(out, seed, quick, variant)
+            train(image_demo.base_args(cache, seed, quick, *run_args(root, world), *rewards))
         return ckpt
     from ric_demo import text_demo
     from ric_text.train import train
@@ -75,12 +76,18 @@ def run_args(root: Path, world: str) -> list[str]:
     return [f"train.output_dir={root / world / 'ric'}"]
 
 
-def image_world(out: Path, seed: int, quick: bool) -> Path:
+def image_world(out: Path, seed: int, quick: bool, variant: Variant = DEFAULT) -> Path:
+    """The image world's data and pre-trained base: the demo's, or for a variant with its own rewards the
+    five-reward world at the variant's rho (its own base model, pre-trained on it)."""
     from ric_demo import image_demo
     from ric_demo.image_world import build_dataset
 
     s, cache = settings.world_settings("image", quick), settings.world_dir(out, "image", seed, quick)
-    image_demo.base_model(cache, build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
+    five = variant.rewards is not None
+    if five:
+        cache = cache.with_name(f"{cache.name}_five" + (f"_rho{variant.rho:+.2f}" if variant.rho else ""))
+    data = build_dataset(cache, s["images"], seed, five, variant.rho, variant.pair) if five else None
+    image_demo.base_model(cache, data or build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
     return cache
 
 
@@ -149,18 +156,28 @@ def text_world(out: Path, seed: int, quick: bool, variant: Variant):
 
 
 def data_correlation(world: str, out: Path, seed: int, quick: bool, variant: Variant) -> float:
-    """Mean pairwise Pearson correlation of the variant's rewards over its training data (text world)."""
+    """Mean pairwise Pearson correlation of the variant's rewards over its training data."""
     import numpy as np
 
-    from rewards import get_reward
+    from rewards import reward_set_from_config
 
-    if world != "text" or variant.rewards is None:
+    if variant.rewards is None:
         return float("nan")
-    rows = [json.loads(line) for line in text_world(out, seed, quick, variant).train_file.read_text().splitlines()]
-    prompts, texts = [r["prompt"] for r in rows], [r["response"] for r in rows]
-    scores = np.stack([get_reward(n)(prompts=prompts, completions=texts) for n in variant.rewards])
-    corr = np.corrcoef(scores)
-    return float(corr[np.triu_indices(len(scores), 1)].mean())
+    if world == "text":
+        rows = [json.loads(ln) for ln in text_world(out, seed, quick, variant).train_file.read_text().splitlines()]
+        inputs = {"prompts": [r["prompt"] for r in rows], "completions": [r["response"] for r in rows]}
+        specs = list(variant.rewards)
+    else:
+        from PIL import Image
+
+        from ric_demo.image_world import reward_specs
+
+        folder = image_world(out, seed, quick, variant) / "images"
+        rows = [json.loads(ln) for ln in (folder / "metadata.jsonl").read_text().splitlines()]
+        images = [Image.open(folder / r["file_name"]).convert("RGB") for r in rows]
+        inputs, specs = {"images": images, "prompts": [r["text"] for r in rows]}, reward_specs(variant.rewards)
+    corr = np.corrcoef(reward_set_from_config(specs)(**inputs).values.T)  # (K, K) over the training samples
+    return float(corr[np.triu_indices(len(specs), 1)].mean())
 
 
 def seen_prompts(world: str) -> list[str]:
@@ -196,8 +213,10 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
     seen = seen_prompts(world) if prompts == "seen" else None
     if world == "image":
         from ric_demo.image_demo import sweep_image
+        from ric_demo.image_world import reward_specs
 
-        sweep_image(out, models, seed, quick, folder, captions=seen, reference=reference)
+        rewards = reward_specs(variant.rewards) if variant.rewards else None
+        sweep_image(out, models, seed, quick, folder, seen, reference, rewards, variant.grid)
     else:
         from ric_demo.text_demo import sweep_text
 

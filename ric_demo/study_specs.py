@@ -1,8 +1,8 @@
 """What each ``ric study`` sweeps: settings (model specs swept on one checkpoint) and world variants (a
 checkpoint trained on a world with other rewards or another data correlation).
 
-    >>> [s.name for s in objectives_settings(quick=True)]
-    ['N2', 'N3']
+    >>> [(s.name, s.worlds) for s in objectives_settings(quick=True)][:2]
+    [('N2', ('text',)), ('N2', ('image',))]
     >>> correlation_settings(quick=False)[0].variant.rho
     -0.8
 """
@@ -112,21 +112,36 @@ def ood_settings(quick: bool) -> list[Setting]:
 
 
 def objectives_settings(quick: bool) -> list[Setting]:
-    """The first N of the text world's five rewards, N = 2..5, the same data and training steps; swept along
-    the paths from each one-hot preference to the uniform one (4N + 1 preferences)."""
-    from ric_demo.text_world import REWARD_NAMES
+    """The first N of a world's five rewards, N = 2..5, the same data and training steps; swept along the
+    paths from each one-hot preference to the uniform one (4N + 1 preferences). Text: the demo's data (N = 2
+    is the demo's own model); image: the five-reward world (N = 2 retrained on it)."""
+    from ric_demo import image_world, text_world
 
     sizes = (2, 3) if quick else (2, 3, 4, 5)
-    # N = 2 is the demo's own preset (its rewards are REWARD_NAMES[:2]), so its model is shared
-    rewards = {n: None if n == 2 else tuple(REWARD_NAMES[:n]) for n in sizes}
-    return [Setting(f"N{n}", lambda stats: "", variant=Variant(f"N{n}", rewards[n], grid="paths")) for n in sizes]
+    out = []
+    for n in sizes:
+        text = Variant(f"N{n}", None if n == 2 else tuple(text_world.REWARD_NAMES[:n]), grid="paths")
+        image = Variant(f"N{n}", tuple(image_world.REWARD_NAMES[:n]), pair=image_world.PAIR, grid="paths")
+        out += [_trained(f"N{n}", text, "text"), _trained(f"N{n}", image, "image")]
+    return out
 
 
 def correlation_settings(quick: bool) -> list[Setting]:
-    """toy_praise and toy_facts as the two objectives, on data whose copula sets their correlation to rho."""
-    pair = ("toy_praise", "toy_facts")
+    """A pair of rewards as the two objectives, on data whose copula sets the correlation of the factors
+    behind them to rho: text toy_praise and toy_facts, image toy_shape_size and toy_fill_light."""
+    from ric_demo import image_world, text_world
+
     rhos = (-0.8, 0.8) if quick else (-0.8, 0.0, 0.8)
-    return [Setting(f"rho{r:+.1f}", lambda stats: "", variant=Variant(f"rho{r:+.1f}", pair, r, pair)) for r in rhos]
+    out = []
+    for r in rhos:
+        for world, pair in (("text", text_world.PAIR), ("image", image_world.PAIR)):
+            out.append(_trained(f"rho{r:+.1f}", Variant(f"rho{r:+.1f}", pair, r, pair), world))
+    return out
+
+
+def _trained(name: str, variant: Variant, world: str) -> Setting:
+    """A setting that is a model trained on a world variant, swept as it is."""
+    return Setting(name, lambda stats: "", variant=variant, worlds=(world,))
 
 
 MORS_ITERATIONS = 3
@@ -168,7 +183,6 @@ STUDIES: dict[str, Study] = {
         objectives_settings,
         ("hv_side", "spearman", "spearman_min", "mors_acceptance", "target_error_z", "quality"),
         plot_measure="hv_side",
-        worlds=("text",),
     ),
     "mors": Study(
         mors_settings,
@@ -178,6 +192,5 @@ STUDIES: dict[str, Study] = {
         correlation_settings,
         ("data_corr", "spearman", "spearman_min", "hypervolume", "hv_side", "separation", "quality"),
         plot_measure="hv_side",
-        worlds=("text",),
     ),
 }

@@ -12,11 +12,12 @@ from ric_demo.study import STUDIES
 RIC = [sys.executable, "-c", "from ric_demo.cli import cli; raise SystemExit(cli())"]  # the `ric` console script
 
 
-def test_every_study_names_its_settings_once():
+def test_every_study_names_its_settings_once_per_world():
     for study, spec in STUDIES.items():
         for quick in (True, False):
-            names = [s.name for s in spec.settings(quick)]
-            assert len(names) == len(set(names)) and names, study
+            for world in spec.worlds:
+                names = [s.name for s in spec.settings(quick) if world in s.worlds]
+                assert len(names) == len(set(names)) and names, (study, world)
 
 
 @pytest.mark.e2e
@@ -37,8 +38,8 @@ def test_quick_studies_write_tables_and_plots_and_rerun_for_free(tmp_path):
         assert "## text world" in text and "--quick" in text and (docs / f"{study}.png").stat().st_size > 0
     objectives = json.loads((docs / "objectives.json").read_text())["table"]["text"]
     assert all(0 < m["mors_acceptance"][0] <= 1 and 0 <= m["hv_side"][0] <= 1 for m in objectives.values())
-    correlation = json.loads((docs / "correlation.json").read_text())["table"]["text"]
-    assert correlation["rho-0.8"]["data_corr"][0] < -0.4 and correlation["rho+0.8"]["data_corr"][0] > 0.4
+    for world, correlation in json.loads((docs / "correlation.json").read_text())["table"].items():
+        assert correlation["rho-0.8"]["data_corr"][0] < -0.3 and correlation["rho+0.8"]["data_corr"][0] > 0.3, world
     for world in json.loads((docs / "mors.json").read_text())["table"].values():  # MORS keeps fewer at 0.9
         assert world["q0.9-it1"]["mors_acceptance"][0] < world["q0.5-it1"]["mors_acceptance"][0]
         assert world["q0.5-it1"]["hv_raised"][0] in (0.0, 1.0) and world["offline"]["hv_raised"][0] == 0.0
@@ -56,16 +57,25 @@ def test_the_objectives_study_shares_the_demo_model_at_n_2():
     from ric_demo.text_world import REWARD_NAMES
     from ric_text.config import TextConfig
 
-    settings = STUDIES["objectives"].settings(False)
+    settings = [s for s in STUDIES["objectives"].settings(False) if s.worlds == ("text",)]
     assert [s.variant.key for s in settings] == ["", "N3", "N4", "N5"]  # N2's folder is the demo's own
     assert list(trainer_config(TextConfig, "text", False).rewards) == REWARD_NAMES[:2]
     assert [len(s.variant.rewards) for s in settings[1:]] == [3, 4, 5]
+    # the image world's N = 2..5 all train on the five-reward world, N = 2 included (the same data for every N)
+    image = [s for s in STUDIES["objectives"].settings(False) if s.worlds == ("image",)]
+    assert [s.variant.key for s in image] == ["N2", "N3", "N4", "N5"]
+    assert [s.variant.rewards[:2] for s in image] == [("jpeg_compressibility", "toy_stripes")] * 4
 
 
-def test_a_study_asked_for_a_world_it_lacks_says_which_it_has(tmp_path):
-    cmd = [*RIC, "study", "objectives", "--worlds", "image", "--out", str(tmp_path)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert r.returncode == 2 and "no image world yet; it runs on: text" in r.stderr
+def test_a_study_asked_for_a_world_it_lacks_says_which_it_has(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from ric_demo.study import main
+
+    monkeypatch.setitem(STUDIES, "ood", dataclasses.replace(STUDIES["ood"], worlds=("text",)))
+    with pytest.raises(SystemExit) as exit_:
+        main(["ood", "--worlds", "image", "--out", str(tmp_path)])
+    assert exit_.value.code == 2 and "no image world yet; it runs on: text" in capsys.readouterr().err
 
 
 def test_normalised_hypervolume_compares_numbers_of_objectives():

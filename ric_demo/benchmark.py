@@ -185,8 +185,6 @@ def print_comparison(comparison: dict[str, Any]) -> None:
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     """``ric benchmark`` from its arguments; returns the summary (also in ``--out/summary.json``)."""
-    from ric_eval.plots import plot_panels
-
     ap = argparse.ArgumentParser(prog="ric benchmark", description=__doc__.splitlines()[0])
     ap.add_argument("--modality", choices=["image", "text", "both"], default="both")
     ap.add_argument("--out", default="runs/benchmark")
@@ -200,17 +198,25 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     for world, fn in (("image", image_world), ("text", text_world)):
         if args.modality in (world, "both"):
             worlds[world] = fn(demo, out, args.seed, args.quick)
+    summary = write_summary(out, args.seed, args.quick, worlds)
+    print_comparison(summary["comparison"])
+    return summary
+
+
+def write_summary(out: Path, seed: int, quick: bool, worlds: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json`` (every world's sweep and RiC's comparison with each model) and ``pareto.png``."""
+    from ric_eval.plots import plot_panels
+
     summary = {
-        "seed": args.seed,
-        "quick": args.quick,
-        "preferences_of_per_preference_runs": world_settings("benchmark", args.quick)["preferences"],
+        "seed": seed,
+        "quick": quick,
+        "preferences_of_per_preference_runs": world_settings("benchmark", quick)["preferences"],
         "worlds": worlds,
         "comparison": {w: compare(s) for w, s in worlds.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "summary.json", summary)
     plot_panels(out / "pareto.png", {f"{w} world": s for w, s in worlds.items()})
-    print_comparison(summary["comparison"])
     return summary
 
 

@@ -4,7 +4,8 @@
 
 Per seed it runs ``ric benchmark`` (the demo's RiC offline and after one online iteration, MORLHF by RL
 one run per preference, Rewarded Soups of the one-hot RL runs, for images reward-filtered SFT, and the
-unconditioned baseline) under ``--out/compute/s<seed>`` and reads each model's hypervolume, quality and
+unconditioned baseline) under ``--out/compute/s<seed>`` (which holds that benchmark's ``summary.json``, so
+``python -m ric_demo.tables --benchmark`` reads it) and reads each model's hypervolume, quality and
 ``compute.json`` (summed over a method's runs) back. Compute is counted two ways: policy passes
 (``ric_demo.benchmark.policy_passes``: forward+backward passes over a sample plus generation passes) and
 training wall time. The goal of issue #20 is checked per world: RiC + online's hypervolume over MORLHF's and
@@ -30,15 +31,16 @@ def seed_folder(out: Path, seed: int, quick: bool) -> Path:
     return out / "compute" / f"s{seed}{'_quick' if quick else ''}"
 
 
-def benchmark_seed(world: str, out: Path, seed: int, quick: bool) -> dict[str, Any]:
-    """``ric benchmark``'s world for one seed (its models trained once under the seed's folder)."""
+def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict[str, Any]:
+    """``ric benchmark`` for one seed (its models trained once under the seed's folder, which gets the
+    benchmark's ``summary.json`` and ``pareto.png``); returns each world's sweep summary."""
     from ric_demo import benchmark
 
     folder = seed_folder(out, seed, quick)
-    fn = benchmark.image_world if world == "image" else benchmark.text_world
-    summary = fn(folder / "demo", folder, seed, quick)
-    atomic_write_json(folder / world / "benchmark_summary.json", summary)
-    return summary
+    fns = {"image": benchmark.image_world, "text": benchmark.text_world}
+    summaries = {w: fns[w](folder / "demo", folder, seed, quick) for w in worlds}
+    benchmark.write_summary(folder, seed, quick, summaries)
+    return summaries
 
 
 def model_rows(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -93,7 +95,7 @@ def run_compute(worlds: list[str], seeds: list[int], out: Path, docs: Path, quic
     start = time.time()
     per_seed: dict[int, dict[str, dict[str, dict[str, float]]]] = {}
     for seed in seeds:
-        per_seed[seed] = {w: model_rows(benchmark_seed(w, out, seed, quick)) for w in worlds}
+        per_seed[seed] = {w: model_rows(s) for w, s in benchmark_seed(worlds, out, seed, quick).items()}
     table = {w: aggregate(per_seed, w) for w in worlds}
     docs.mkdir(parents=True, exist_ok=True)
     atomic_write_json(docs / "compute.json", {"seeds": seeds, "quick": quick, "table": table, "per_seed": per_seed})

@@ -123,3 +123,37 @@ def test_readme_study_tables_are_the_study_files(tmp_path):
     assert tables(["--studies", str(docs), "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert "| q0.9 | 12.5 |" in text and "**text world**" in text and "old" not in text and "Study: ood" not in text
+
+
+@pytest.mark.e2e
+def test_quick_compute_study_sets_every_method_against_its_compute(tmp_path):
+    """``ric study compute --quick``: a benchmark per seed (RiC, RL, soups, filtered SFT), the table of
+    hypervolume against policy passes and wall time, and the goal ratios read from the benchmark's files."""
+    from ric_demo.benchmark import policy_passes
+
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [*RIC, "study", "compute", "--quick", "--seeds", "0", "--out", str(out), "--docs", str(docs)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((docs / "compute.json").read_text())
+    bench = json.loads((out / "compute" / "s0_quick" / "summary.json").read_text())  # ric benchmark's own file
+    for world, t in result["table"].items():
+        expected = {"ric", "ric_online", "morlhf", "soups", "baseline"} | (
+            {"filtered_sft"} if world == "image" else set()
+        )
+        assert set(t["models"]) == expected
+        models = bench["worlds"][world]["models"]
+        for name, m in t["models"].items():
+            assert m["hypervolume"] == [models[name]["hypervolume"]]
+            assert m["policy_passes"] == [policy_passes(models[name]["compute"])] and m["wall_time_s"][0] > 0
+        rl, mine = models["morlhf"]["compute"], models["ric_online"]["compute"]
+        assert t["goal"]["passes_share"] == [pytest.approx(policy_passes(mine) / policy_passes(rl))]
+        assert mine["wall_time_s"] > models["ric"]["compute"]["wall_time_s"]  # the online stage adds to offline's
+    text = (docs / "compute.md").read_text()
+    assert "## image world" in text and "## text world" in text and "Goal, RiC + online" in text
+    assert (docs / "compute.png").stat().st_size > 0
+    ckpts = sorted((out / "compute" / "s0_quick" / "image" / "ddpo").glob("*/checkpoint-*"))
+    stamps = [p.stat().st_mtime_ns for p in ckpts]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and [p.stat().st_mtime_ns for p in ckpts] == stamps  # nothing trained again

@@ -157,3 +157,31 @@ def test_quick_compute_study_sets_every_method_against_its_compute(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in ckpts]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and [p.stat().st_mtime_ns for p in ckpts] == stamps  # nothing trained again
+
+
+def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
+    """Training time from each run's compute.json (a copied offline checkpoint's taken off an online variant),
+    sweep time from its prompt file to its done.json, per study."""
+    from ric_demo.study_cost import costs
+
+    def record(folder, seconds):
+        folder.mkdir(parents=True)
+        (folder / "compute.json").write_text(json.dumps({"wall_time_s": seconds}))
+
+    record(tmp_path / "models/s0/text/ric/checkpoint-500", 60.0)  # the demo's model: shared
+    record(tmp_path / "models/s0/text/ric/final", 90.0)
+    record(tmp_path / "models/s0/N3/text/ric/final", 120.0)  # objectives
+    record(tmp_path / "models/s0/q0.5/text/ric/checkpoint-500", 60.0)  # mors: a copy of the demo's offline run
+    record(tmp_path / "models/s0/q0.5/text/ric/online/iter0/policy", 96.0)
+    record(tmp_path / "compute/s0/image/ddpo/w_1_0/checkpoint-80", 300.0)
+    sweep = tmp_path / "ood/text/s0/unseen"
+    sweep.mkdir(parents=True)
+    for name, t in (("prompts.jsonl", 1000.0), ("done.json", 1180.0)):
+        (sweep / name).write_text("{}")
+        os.utime(sweep / name, (t, t))
+    table = costs(tmp_path)
+    assert table["shared (the demo's RiC models)"]["training_min"] == pytest.approx(1.5)
+    assert table["objectives"]["training_min"] == pytest.approx(2.0)
+    assert table["mors"]["training_min"] == pytest.approx(0.6)  # 96 s - the copied 60 s
+    assert table["compute"]["training_min"] == pytest.approx(5.0)
+    assert table["ood"]["sweep_min"] == pytest.approx(3.0) and table["ood"]["sweeps"] == 1

@@ -43,54 +43,53 @@ def shape_mask(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mask, ok
 
 
-class ToyShapeSize(Reward):
-    """The shape's share of the picture's pixels (0 unless the picture is a shape on a plain background)."""
+class _ShapeReward(Reward):
+    """A measure of the picture's one shape; 0 for a picture that is not one shape on a plain background."""
 
-    name, inputs = "toy_shape_size", IMAGE_INPUTS
+    inputs = IMAGE_INPUTS
 
     def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
         return by_size(images, self._score)
 
-    @staticmethod
-    def _score(x: np.ndarray) -> np.ndarray:
+    def _score(self, x: np.ndarray) -> np.ndarray:  # (N, H, W, 3) one size -> (N,)
         mask, ok = shape_mask(x)
-        return np.where(ok, mask.mean(axis=(1, 2)), 0.0)
+        return np.where(ok, self.measure(x, mask), 0.0)
+
+    def measure(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
 
-class ToyCentred(Reward):
+class ToyShapeSize(_ShapeReward):
+    """The shape's share of the picture's pixels (0 unless the picture is a shape on a plain background)."""
+
+    name = "toy_shape_size"
+
+    def measure(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return mask.mean(axis=(1, 2))
+
+
+class ToyCentred(_ShapeReward):
     """1 minus the distance of the shape's centroid from the picture's centre, in half-diagonals (0 unless
     the picture is a shape on a plain background)."""
 
-    name, inputs = "toy_centred", IMAGE_INPUTS
+    name = "toy_centred"
 
-    def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
-        return by_size(images, self._score)
-
-    @staticmethod
-    def _score(x: np.ndarray) -> np.ndarray:
-        mask, ok = shape_mask(x)
+    def measure(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         h, w = mask.shape[1:]
         yy, xx = np.mgrid[0:h, 0:w] + 0.5  # pixel centres
         area = np.maximum(mask.sum(axis=(1, 2)), 1)
         cy, cx = (mask * yy).sum(axis=(1, 2)) / area, (mask * xx).sum(axis=(1, 2)) / area
-        off = np.hypot(cy - h / 2, cx - w / 2) / np.hypot(h / 2, w / 2)
-        return np.where(ok, 1.0 - off, 0.0)
+        return 1.0 - np.hypot(cy - h / 2, cx - w / 2) / np.hypot(h / 2, w / 2)
 
 
-class ToyFillLight(Reward):
+class ToyFillLight(_ShapeReward):
     """How light the shape's fill is: the 90th percentile of its pixels' brightest channel (0-1), so dark
     stripes across the fill do not count against it (0 unless the picture is a shape on a plain background)."""
 
-    name, inputs = "toy_fill_light", IMAGE_INPUTS
+    name = "toy_fill_light"
 
-    def score(self, images: Sequence[Any], **_: Any) -> np.ndarray:
-        return by_size(images, self._score)
-
-    @staticmethod
-    def _score(x: np.ndarray) -> np.ndarray:
-        mask, ok = shape_mask(x)
+    def measure(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         bright = np.where(mask, x.max(axis=-1), np.nan).reshape(len(x), -1)  # (N, H*W), NaN off the shape
-        with warnings.catch_warnings():  # a picture with no chromatic pixel is all NaN: it scores 0 below
+        with warnings.catch_warnings():  # a picture with no chromatic pixel is all NaN: it scores 0 anyway
             warnings.simplefilter("ignore", RuntimeWarning)
-            light = np.nanpercentile(bright, 90, axis=1)
-        return np.where(ok, np.nan_to_num(light), 0.0)
+            return np.nan_to_num(np.nanpercentile(bright, 90, axis=1))

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 QUALITY = {"image": "compliance", "text": "well_formed"}
+MAX_OBJECTIVES = 5  # per-objective columns r1..r5 (NaN past a setting's N)
 COLUMNS = {
     "hypervolume": "hypervolume",
     "hv_side": "normalised HV side",
     "spearman": "steering (Spearman)",
     "spearman_min": "worst objective's Spearman",
+    **{f"spearman_r{k}": f"Spearman r{k}" for k in range(1, 6)},
     "separation": "separation (z)",
     "data_corr": "data correlation",
     "mors_acceptance": "MORS acceptance",
@@ -96,6 +98,7 @@ def cell_measures(folder: Path, world: str) -> dict[str, dict[str, float]]:
             "hv_side": hv_side(means, z_min, z_max),
             "spearman": float(np.mean(rho)),
             "spearman_min": float(np.min(rho)),
+            **{f"spearman_r{k + 1}": rho[k] if k < len(rho) else float("nan") for k in range(MAX_OBJECTIVES)},
             "separation": separation(prefs, names, stats),
             "quality": m["quality"][QUALITY[world]]["mean"],
             "target_error_z": float(np.abs(target - got).mean()),
@@ -150,7 +153,7 @@ def markdown(
         lines += [f"## {world} world", "", "| setting | " + " | ".join(COLUMNS[c] for c in columns) + " |"]
         lines.append("|---" * (len(columns) + 1) + "|")
         for setting, m in per_setting.items():
-            cells = [f"{np.mean(m[k]):.3g} +- {np.std(m[k]):.2g}" for k in columns]
+            cells = ["–" if np.isnan(m[k]).all() else f"{np.mean(m[k]):.3g} +- {np.std(m[k]):.2g}" for k in columns]
             lines.append(f"| {setting} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -181,7 +181,14 @@ STUDIES: dict[str, Study] = {
     "ood": Study(ood_settings, (*HV_COLUMNS, "reach", "targets_outside")),
     "objectives": Study(
         objectives_settings,
-        ("hv_side", "spearman", "spearman_min", "mors_acceptance", "target_error_z", "quality"),
+        (
+            "hv_side",
+            "spearman",
+            *(f"spearman_r{k}" for k in range(1, 6)),
+            "mors_acceptance",
+            "target_error_z",
+            "quality",
+        ),
         plot_measure="hv_side",
     ),
     "mors": Study(

@@ -134,7 +134,8 @@ def run_line(command: str, seeds: list[int], quick: bool, seconds: float) -> str
     """The line under a study's title: the command, the machine, the date, the seeds and the wall time."""
     return (
         f"`{command}` on {os.cpu_count()} CPU cores (no GPU), {time.strftime('%Y-%m-%d')}; seeds {seeds}"
-        f"{' (--quick: smoke size, not a result)' if quick else ''}; this run's wall time {seconds / 60:.1f} min."
+        f"{' (--quick: smoke size, not a result)' if quick else ''}; this run's wall time {seconds / 60:.1f} min "
+        "(finished cells are read back, not redone; `python -m ric_demo.study_cost` sums what every part cost)."
     )
 
 

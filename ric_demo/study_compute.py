@@ -164,7 +164,17 @@ def plot(path: Path, table: dict[str, Any]) -> None:
         for ax, (key, label) in zip(row, axes_, strict=True):
             for m, r in t["models"].items():
                 x, y = r[key], r["hypervolume"]
-                ax.errorbar(np.mean(x), np.mean(y), xerr=np.std(x), yerr=np.std(y), fmt="o", capsize=3, label=LABELS[m])
+                colour = f"C{METHOD_ORDER.index(m)}"  # one colour per method in every panel
+                ax.errorbar(
+                    np.mean(x),
+                    np.mean(y),
+                    xerr=np.std(x),
+                    yerr=np.std(y),
+                    fmt="o",
+                    capsize=3,
+                    color=colour,
+                    label=LABELS[m],
+                )
             ax.set_xscale("log")
             ax.set(xlabel=label, ylabel="hypervolume", title=f"{world} world")
         row[0].legend(fontsize=7)

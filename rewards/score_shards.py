@@ -76,7 +76,10 @@ class ScoreShards:
         """Rows (index, key, caption, scores (K,)) already in shard's part, empty when there is none."""
         if not self.part(shard).exists():
             return []
-        t = pq.read_table(self.part(shard))
+        # one open file: another process's os.replace of the part cannot mix two versions in one read (by
+        # path, pyarrow opens the file once for its footer and again for the pages)
+        with open(self.part(shard), "rb") as f:
+            t = pq.read_table(f)
         scores = np.stack([t.column(n).to_numpy() for n in self.names], axis=1).astype(np.float64)
         cols = (t.column(c).to_pylist() for c in ("index", "key", "caption"))
         return [(i, k, c, s) for (i, k, c), s in zip(zip(*cols, strict=True), scores, strict=True)]

@@ -240,3 +240,34 @@ def test_relabel_on_two_processes_equals_one_and_survives_a_kill(tmp_path, image
     (c1,), (c2,) = (list((d / "cache").glob("train-*")) for d in (one, two))
     for p in sorted(c1.glob("part-*.safetensors")):
         np.testing.assert_allclose(load_cache(p).latent_mean, load_cache(c2 / p.name).latent_mean, atol=1e-6)
+
+
+def test_a_part_read_while_another_rank_replaces_it_is_one_version_or_the_other(tmp_path):
+    """Ranks read every part (to skip what is scored) while the owner rewrites its own: each read must see
+    a whole old part or a whole new one, never the footer of one and the pages of the other."""
+    import threading
+
+    store = ScoreShards(tmp_path, ("a", "b"))
+    rows = [(i, f"k{i}", "c", np.array([i, -i], float)) for i in range(64)]
+    store.write_part(0, rows[:1])
+    stop, errors = threading.Event(), []
+
+    def rewrite():
+        n = 1
+        while not stop.is_set():
+            n = n % 63 + 1
+            store.write_part(0, rows[:n])  # parts of changing length, as a shard grows chunk by chunk
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        for _ in range(300):
+            try:
+                got = store.read_part(0)
+                assert [r[0] for r in got] == list(range(len(got)))  # a prefix: one whole version
+            except Exception as e:  # noqa: BLE001 - any failure of a read is the defect
+                errors.append(repr(e))
+    finally:
+        stop.set()
+        writer.join()
+    assert not errors, errors[:3]

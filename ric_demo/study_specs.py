@@ -198,6 +198,6 @@ STUDIES: dict[str, Study] = {
     "correlation": Study(
         correlation_settings,
         ("data_corr", "spearman", "spearman_min", "hypervolume", "hv_side", "separation", "quality"),
-        plot_measure="hv_side",
+        plot_measure="separation",  # the question: do the sliders still pull the rewards apart
     ),
 }

@@ -10,7 +10,7 @@ from typing import Any
 
 from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
-from ric_demo.sweeps import add_world_measures, reference_args
+from ric_demo.sweeps import add_world_measures, reference_args, write_prompts
 
 
 def base_model(cache: Path, data: Path, seed: int, steps: int) -> Path:
@@ -115,7 +115,7 @@ def sweep_image(
     folder.mkdir(parents=True, exist_ok=True)
     captions = captions or [caption(*c) for c in HELD_OUT]
     prompts = folder / "prompts.txt"
-    prompts.write_text("".join(c + "\n" for c in captions))
+    write_prompts(prompts, "".join(c + "\n" for c in captions))
     stage(
         f"image world: sweep of {grid} preferences x {len(captions)} captions x {s['per_prompt']} over {list(models)}"
     )

@@ -14,6 +14,14 @@ from ric_runtime.io import atomic_write_json
 REFERENCE_RULE = "the world's training data: z_min - 0.5 of each normalised reward, written in raw units"
 
 
+def write_prompts(path: Path, text: str) -> Path:
+    """The sweep's prompt file, left untouched when it already holds ``text``: its time stays the sweep's
+    start, which ``ric_demo.study_cost`` reads."""
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
 def reference_args(ckpt: Path) -> list[str]:
     """``--reference-point`` from the RiC checkpoint's training statistics (z_min - 0.5, in raw units):
     a point fixed by the world, so ``ric demo`` and ``ric benchmark`` measure every model against it."""

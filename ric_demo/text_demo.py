@@ -9,7 +9,7 @@ from typing import Any
 
 from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
-from ric_demo.sweeps import add_world_measures, reference_args
+from ric_demo.sweeps import add_world_measures, reference_args, write_prompts
 
 
 def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
@@ -85,7 +85,7 @@ def sweep_text(
     folder.mkdir(parents=True, exist_ok=True)
     products = products or HELD_OUT
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in products))
+    write_prompts(prompts, "".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in products))
     stage(f"text world: sweep of {grid} preferences x {len(products)} products x {s['per_prompt']} over {list(models)}")
     ref = reference_args(reference or models["ric_online"])
     specs = [a for name, path in models.items() for a in ("--model", f"{name}={path}")]

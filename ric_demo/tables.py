@@ -79,10 +79,11 @@ def benchmark_table(run: Path) -> str:
         for name, r in rows.items():
             quality = next((f"{k.replace('_', '-')} {r[k]:.2f}" for k in ("compliance", "well_formed") if k in r), "–")
             samples, passes = (f"{r[k]:,}" if k in r else "–" for k in ("samples", "policy_passes"))
+            wall = f"{r['wall_time_s']:,.0f}" if "wall_time_s" in r else "–"
             lines.append(
                 f"| {world} | {model_label(world, name)} | {_fmt(r['hypervolume'], 3)} | "
                 f"{_fmt(r.get('ric_online_hypervolume_ratio'))} | {samples} | {passes} | "
-                f"{_fmt(r.get('ric_online_passes_fraction'))} | {_fmt(r.get('wall_time_s'), 3)} | {quality} |"
+                f"{_fmt(r.get('ric_online_passes_fraction'))} | {wall} | {quality} |"
             )
     return "\n".join(lines) + f"\n\nMeasured by `ric benchmark --seed {top['seed']}` on a {machine()}."
 

@@ -223,8 +223,8 @@ def test_relabel_on_two_processes_equals_one_and_survives_a_kill(tmp_path, image
     """`accelerate launch` on 2 processes: 200 images relabelled (shards of 32: 7 shards, 4 on rank 0, 3 on rank
     1) give the 1-process scores score for score and the same latent cache; rank 1 killed after its first
     chunk, then the same command: counted at the reward, what was written is never scored again. The launcher
-    then kills rank 0 wherever it is, so rank 0 may score its one unwritten chunk again (here a shard of 32
-    images, scored in calls of 16)."""
+    then kills rank 0 wherever it is, so rank 0 may score its one unwritten chunk again (here one shard, 32
+    images scored in calls of 16, or the last shard's 8)."""
     extra = ["data.shard_size=32", "train.max_steps=1", "train.batch_size=2"]
     one = tmp_path / "one"
     main(tiny_train_args(tiny_sd_dir, images200, one, *extra))
@@ -236,7 +236,8 @@ def test_relabel_on_two_processes_equals_one_and_survives_a_kill(tmp_path, image
     r = launch_two(args, {"RIC_COUNT_FILE": str(count)}, script=TESTS / "count_reward_calls.py")
     assert r.returncode == 0, r.stderr[-3000:]
     calls = list(map(int, count.read_text().split()))
-    assert sum(calls) in (200, 200 + 32), calls  # rank 1 died after a write; rank 0 may lose its chunk in flight
+    # rank 1 died after a write; rank 0 may lose its chunk in flight: a full shard (32) or the last one (8)
+    assert sum(calls) in (200, 200 + 32, 200 + 8), calls
     (s1,), (s2,) = (list((d / "relabel").glob("scores-*")) for d in (one, two))
     a, b = ScoreShards(s1, REWARDS).load(), ScoreShards(s2, REWARDS).load()
     assert a[0] == b[0] and np.array_equal(a[2], b[2])

@@ -2,7 +2,7 @@
 
     ric study mapping [--quick] [--seeds 0 1 2] [--worlds image text] [--out runs/study] [--docs docs/study]
 
-Built so far (issue #20 lists the rest: the image world's five rewards):
+The studies (``python -m ric_demo.study_cost`` sums what a set of them cost):
 
 - ``mapping``: the preference-to-target rules (linf, l2, linear, lp with p in 1/2/4/8, quantile,
   quantile_linear) and the range they map onto (the training data's, or the paper evaluation's reference
@@ -11,12 +11,13 @@ Built so far (issue #20 lists the rest: the image world's five rewards):
 - ``ood``: targets beyond the training range (the data range stretched 1.5x and 2x about its centre) and
   prompts seen vs unseen in the RiC fine-tune: what is obtained (reach: the best mean per reward, in units
   of the data's maximum), hypervolume, quality, and the share of targets the toolkit warns about.
-- ``objectives`` (text world): N = 2, 3, 4, 5 rewards on the same data and training steps: normalised
-  hypervolume (``study_measures.hv_side``), per-objective Spearman along the paths from each one-hot
-  preference to the uniform one, MORS acceptance, distance from target to obtained, quality.
-- ``correlation`` (text world): toy_praise and toy_facts on data generated with their correlation at
-  rho = -0.8, 0, +0.8: steering, hypervolume, and separation (how far each one-hot end wins its own reward).
-
+- ``objectives``: N = 2, 3, 4, 5 of a world's five rewards on the same data and training steps (the image
+  world's five-reward version for images): normalised hypervolume (``study_measures.hv_side``), Spearman per
+  objective along the paths from each one-hot preference to the uniform one, MORS acceptance, distance from
+  target to obtained, quality.
+- ``correlation``: a pair (text toy_praise / toy_facts, image toy_shape_size / toy_fill_light) on data
+  generated with the correlation of what drives them at rho = -0.8, 0, +0.8: steering, hypervolume, and
+  separation (how far each one-hot end wins its own reward).
 - ``compute`` (``ric_demo.study_compute``): ``ric benchmark`` per seed; every method's hypervolume against its
   training compute (policy passes and wall time), and RiC + online against MORLHF (RL) and Rewarded Soups.
 - ``mors``: the online stage's quantile, rule and samples per iteration, 3 iterations from one offline model.

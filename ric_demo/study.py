@@ -87,8 +87,8 @@ def image_world(out: Path, seed: int, quick: bool, variant: Variant = DEFAULT) -
     five = variant.rewards is not None
     if five:
         cache = cache.with_name(f"{cache.name}_five" + (f"_rho{variant.rho:+.2f}" if variant.rho else ""))
-    data = build_dataset(cache, s["images"], seed, five, variant.rho, variant.pair) if five else None
-    image_demo.base_model(cache, data or build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
+    data = build_dataset(cache, s["images"], seed, five, variant.rho, variant.pair)  # rho, pair: five only
+    image_demo.base_model(cache, data, seed, s["pretrain_steps"])
     return cache
 
 

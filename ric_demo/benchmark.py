@@ -2,7 +2,7 @@
 
     ric benchmark --out runs/benchmark            # or: python -m ric_demo.benchmark
 
-Per world: the demo's RiC (offline, and after one online iteration) and its unconditioned baseline
+Per world: the demo's RiC (offline, and after its online stage) and its unconditioned baseline
 (trained first by ``ric demo`` into ``--demo-out`` when missing), then one baseline run per preference
 (``configs/demo/demo.yaml``; MORLHF by RL: image: DDPO-style policy gradient, ``ric_diffusion.ddpo``; text:
 GRPO with ``reward_weights``, ``ric_text.morlhf``; and for images reward-filtered SFT,

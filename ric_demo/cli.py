@@ -1,7 +1,7 @@
 """``ric demo``: RiC end to end on two small worlds it builds itself, on a CPU, with no downloads.
 
 For each world: build data (cached) -> pre-train a tiny base model (cached) -> relabel -> offline RiC
--> one online MORS iteration -> the shared preference sweep (``ric_eval``, through the modality's
+-> online MORS (text: 1 iteration, image: 2) -> the shared preference sweep (``ric_eval``, through the modality's
 benchmark) of 11 preferences on held-out prompts, next to a baseline trained on the same data for the
 same steps without reward conditioning. Settings: ``configs/demo/``. Writes ``<world>/results.csv`` and
 ``<world>/summary.json`` (the one sweep schema), ``summary.json`` (both worlds), ``pareto.png``,

@@ -1,4 +1,4 @@
-"""The image world end to end: pre-trained tiny pixel UNet (cached) -> RiC + one online iteration and
+"""The image world end to end: pre-trained tiny pixel UNet (cached) -> RiC + its online stage and
 an unconditioned baseline through ``ric_diffusion.train`` -> the sweep through ``ric_diffusion.benchmark``."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def train_image(out: Path, seed: int, quick: bool) -> dict[str, Path]:
     stage("image world: shapes dataset and pre-trained tiny pixel UNet (cached)")
     base_model(cache, build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
     ric_dir, base_dir = out / "image" / "ric", out / "image" / "baseline"
-    stage("image world: relabel -> offline RiC -> 1 online MORS iteration (ric_diffusion)")
+    stage("image world: relabel -> offline RiC -> online MORS iterations (ric_diffusion)")
     diffusion_train(base_args(cache, seed, quick, f"train.output_dir={ric_dir}"))
     steps = settings.run_steps(DiffusionConfig, "image", quick)[1]
     stage(f"image world: baseline, the same data and {steps} steps without reward conditioning")

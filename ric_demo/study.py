@@ -22,7 +22,7 @@ The studies (``python -m ric_demo.study_cost`` sums what a set of them cost):
   training compute (policy passes and wall time), and RiC + online against MORLHF (RL) and Rewarded Soups.
 - ``mors``: the online stage's quantile, rule and samples per iteration, 3 iterations from one offline model.
 
-Each (world, variant, seed) trains RiC once (offline + one online iteration with the demo's presets, cached
+Each (world, variant, seed) trains RiC once (offline + the online stage of the demo's presets, cached
 under ``--out/models``; the demo's own world is shared by every study) and sweeps it once per setting, all
 settings in one resumable sweep (a model spec ``CKPT?mapping=...`` per setting); a finished sweep is not
 redone, so a study can run in parts. The table (mean +- sd over seeds) and the plot are written from the
@@ -40,7 +40,7 @@ from pathlib import Path
 from ric_demo import settings
 from ric_demo.settings import stage
 from ric_demo.study_measures import aggregate, cell_measures, compare_to_offline, markdown, plot
-from ric_demo.study_specs import DEFAULT, STUDIES, Setting, Variant
+from ric_demo.study_specs import DEFAULT, MORS_SAMPLES, STUDIES, Setting, Variant
 from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json, atomic_write_text
 
@@ -125,7 +125,8 @@ def online_variant(world: str, out: Path, seed: int, quick: bool, variant: Varia
         from ric_diffusion.train import train
 
         args = base_args(image_world(out, seed, quick), seed, quick, *run_args(root, world))
-    per_iteration = settings.trainer_config(Config, world, quick).online.num_samples * variant.samples_factor
+    preset = settings.trainer_config(Config, world, quick).online.num_samples
+    per_iteration = (preset if quick else MORS_SAMPLES[world]) * variant.samples_factor
     train([*args, *variant.online, f"online.num_samples={max(1, round(per_iteration))}"])
     return run
 
@@ -201,8 +202,8 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
     prompts, variant = group[0].prompts, group[0].variant
     name = prompts + (f"_{variant.key}" if variant.key else "")
     folder = out / study / world / f"s{seed}{'_quick' if quick else ''}" / name
-    if (folder / "done.json").exists():
-        return folder
+    if (folder / "done.json").exists() and _swept(folder) == [s.name for s in group]:
+        return folder  # a group that gained a setting since is swept again
     run = ric_checkpoint(world, out, seed, quick, variant)
     ckpts = {s.name: setting_checkpoint(run, s, world, quick) for s in group}
     reference = next(iter(ckpts.values()))  # every setting of a group shares the training statistics
@@ -231,6 +232,10 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
     }
     atomic_write_json(folder / "done.json", done)
     return folder
+
+
+def _swept(folder: Path) -> list[str]:
+    return json.loads((folder / "done.json").read_text()).get("settings", [])
 
 
 def mors_acceptance(ckpt: Path, setting: Setting) -> float:

@@ -2,7 +2,7 @@
 
     ric study compute [--quick] [--seeds 0 1 2] [--out runs/study] [--docs docs/study]
 
-Per seed it runs ``ric benchmark`` (the demo's RiC offline and after one online iteration, MORLHF by RL
+Per seed it runs ``ric benchmark`` (the demo's RiC offline and after its online stage, MORLHF by RL
 one run per preference, Rewarded Soups of the one-hot RL runs, for images reward-filtered SFT, and the
 unconditioned baseline) under ``--out/compute/s<seed>`` (which holds that benchmark's ``summary.json``, so
 ``python -m ric_demo.tables --benchmark`` reads it) and reads each model's hypervolume, quality and

@@ -146,7 +146,7 @@ def markdown(
         f"# Study: {study}",
         "",
         run_line(command, seeds, quick, seconds),
-        "Each cell: mean +- sd over the seeds (a world's RiC after one online iteration, swept over the",
+        "Each cell: mean +- sd over the seeds (a world's RiC after its preset's online stage, swept over the",
         "preferences of its grid). Quality: caption compliance (image), well-formed reviews (text).",
         "",
     ]

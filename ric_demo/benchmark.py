@@ -26,14 +26,15 @@ from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json
 
 
-def image_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
+def image_world(demo: Path, out: Path, seed: int, quick: bool = False, caches: Path | None = None) -> dict[str, Any]:
+    """``caches``: the folder whose ``cache/`` holds the world (default ``demo``; ``ric study`` shares one)."""
     from ric_demo import image_demo
 
     models = image_demo.image_models(demo, quick)
     if not all(p.is_dir() for p in models.values()):
         stage("image world: training RiC and its baseline first (ric demo --modality image)")
-        models = image_demo.train_image(demo, seed, quick)
-    cache = settings.world_dir(demo, "image", seed, quick)
+        models = image_demo.train_image(demo, seed, quick, caches)
+    cache = settings.world_dir(caches or demo, "image", seed, quick)
     ddpo, filtered = image_ddpo(cache, out / "image" / "ddpo", seed, quick), image_filtered_sft(cache, out, seed, quick)
     everything = {
         "ric": models["ric"],
@@ -98,7 +99,8 @@ def image_filtered_sft(cache: Path, out: Path, seed: int, quick: bool) -> Path:
     return runs
 
 
-def text_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[str, Any]:
+def text_world(demo: Path, out: Path, seed: int, quick: bool = False, caches: Path | None = None) -> dict[str, Any]:
+    """``caches``: the folder whose ``cache/`` holds the world (default ``demo``; ``ric study`` shares one)."""
     from ric_demo import text_demo
     from ric_demo.text_world import build_world
     from ric_text.morlhf import run as morlhf
@@ -106,8 +108,8 @@ def text_world(demo: Path, out: Path, seed: int, quick: bool = False) -> dict[st
     models = text_demo.text_models(demo, quick)
     if not all(p.is_dir() for p in models.values()):
         stage("text world: training RiC and its baseline first (ric demo --modality text)")
-        models = text_demo.train_text(demo, seed, quick)
-    world = build_world(settings.world_dir(demo, "text", seed, quick), seed, quick)
+        models = text_demo.train_text(demo, seed, quick, caches)
+    world = build_world(settings.world_dir(caches or demo, "text", seed, quick), seed, quick)
     b = world_settings("benchmark", quick)
     stage(f"text world: GRPO with reward_weights (MORLHF), one run per preference in {b['preferences']}")
     runs = out / "text" / "morlhf"

@@ -52,13 +52,14 @@ def base_args(cache: Path, seed: int, quick: bool, *overrides: str) -> list[str]
     )
 
 
-def train_image(out: Path, seed: int, quick: bool) -> dict[str, Path]:
-    """Build the world, train RiC (offline + online) and the baseline; returns the models to sweep."""
+def train_image(out: Path, seed: int, quick: bool, caches: Path | None = None) -> dict[str, Path]:
+    """Build the world (under ``caches``, default ``out``), train RiC (offline + online) and the baseline;
+    returns the models to sweep."""
     from ric_demo.image_world import build_dataset
     from ric_diffusion.config import DiffusionConfig
     from ric_diffusion.train import train as diffusion_train
 
-    s, cache = world_settings("image", quick), settings.world_dir(out, "image", seed, quick)
+    s, cache = world_settings("image", quick), settings.world_dir(caches or out, "image", seed, quick)
     stage("image world: shapes dataset and pre-trained tiny pixel UNet (cached)")
     base_model(cache, build_dataset(cache, s["images"], seed), seed, s["pretrain_steps"])
     ric_dir, base_dir = out / "image" / "ric", out / "image" / "baseline"

@@ -256,15 +256,17 @@ def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: 
     settings_ = spec.settings(quick)
     cells: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
     for world in worlds:
+        mine = [s for s in settings_ if world in s.worlds]
         groups: dict[tuple, list[Setting]] = {}
-        for s in settings_:
-            if world in s.worlds:
+        for s in mine:
+            if s.same_as is None:
                 groups.setdefault((s.prompts, s.variant), []).append(s)
         for seed in seeds:
             merged: dict[str, dict[str, float]] = {}
             for group in groups.values():
                 merged |= cell_measures(sweep_cell(world, study, group, out, seed, quick), world)
-            cells[(world, seed)] = compare_to_offline(merged)
+            rows = {s.name: dict(merged[s.same_as or s.name]) for s in mine}  # in the study's order
+            cells[(world, seed)] = compare_to_offline(rows)
     table = aggregate(cells)
     docs.mkdir(parents=True, exist_ok=True)
     command = f"ric study {study}{' --quick' if quick else ''} --seeds {' '.join(map(str, seeds))}"

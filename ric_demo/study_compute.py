@@ -32,13 +32,15 @@ def seed_folder(out: Path, seed: int, quick: bool) -> Path:
 
 
 def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict[str, Any]:
-    """``ric benchmark`` for one seed (its models trained once under the seed's folder, which gets the
-    benchmark's ``summary.json`` and ``pareto.png``); returns each world's sweep summary."""
+    """``ric benchmark`` for one seed into the seed's folder (the benchmark's ``summary.json`` and
+    ``pareto.png``), on the worlds and the demo models the other studies share (``study.ric_checkpoint``:
+    trained once, to which it adds the unconditioned baselines); returns each world's sweep summary."""
     from ric_demo import benchmark
 
     folder = seed_folder(out, seed, quick)
+    demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"  # the demo models every other study sweeps
     fns = {"image": benchmark.image_world, "text": benchmark.text_world}
-    summaries = {w: fns[w](folder / "demo", folder, seed, quick) for w in worlds}
+    summaries = {w: fns[w](demo, folder, seed, quick, caches=out) for w in worlds}
     benchmark.write_summary(folder, seed, quick, summaries)
     return summaries
 

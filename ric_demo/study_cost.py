@@ -55,7 +55,8 @@ def costs(out: Path) -> dict[str, dict[str, float]]:
         row = table[owner.get(key, key)]
         row["training_min"] += run_seconds(ric, key in online) / 60
         row["runs"] += 1
-    for run in [*out.glob("compute/s*/demo/*/*"), *out.glob("compute/s*/*/*/w_*")]:
+    baselines = [*out.glob("models/s*/image/baseline"), *out.glob("models/s*/text/baseline")]  # compute's only
+    for run in [*baselines, *out.glob("compute/s*/*/*/w_*")]:
         if run.is_dir() and run.name != "cache":
             table["compute"]["training_min"] += run_seconds(run) / 60
             table["compute"]["runs"] += 1

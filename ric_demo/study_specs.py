@@ -53,6 +53,7 @@ class Setting:
     variant: Variant = field(default=DEFAULT)
     checkpoint: str = "final"  # "final", "offline" or a folder of the run ("online/iter0/policy")
     worlds: tuple[str, ...] = ("image", "text")  # the worlds it is measured in
+    same_as: str | None = None  # another setting of the study that is this one by definition: not swept again
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,10 @@ def mapping_settings(quick: bool) -> list[Setting]:
         _fixed("linf", mapping="linf"),
         _fixed("l2", mapping="l2"),
         _fixed("linear", mapping="linear"),
-        *[_fixed(f"lp{p}", mapping="lp", mapping_p=p) for p in (1, 2, 4, 8)],
+        # lp with p = 1 is linear and p = 2 is l2 (ric_core.mapping, tested): their rows are those sweeps
+        Setting("lp1", lambda stats: "", same_as="linear"),
+        Setting("lp2", lambda stats: "", same_as="l2"),
+        *[_fixed(f"lp{p}", mapping="lp", mapping_p=p) for p in (4, 8)],
         _fixed("quantile", mapping="quantile", quantile_levels="[0, 1]"),
         _fixed("quantile_linear", mapping="quantile_linear", quantile_levels="[0, 1]"),
         _fixed("linf_reference", mapping="linf", target_range="reference"),

@@ -25,14 +25,15 @@ def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
     )
 
 
-def train_text(out: Path, seed: int, quick: bool) -> dict[str, Path]:
-    """Train RiC (offline + online) and the untagged baseline; returns the models to sweep."""
+def train_text(out: Path, seed: int, quick: bool, caches: Path | None = None) -> dict[str, Path]:
+    """Build the world (under ``caches``, default ``out``), train RiC (offline + online) and the untagged
+    baseline; returns the models to sweep."""
     from ric_demo.text_world import build_world
     from ric_text.config import TextConfig
     from ric_text.train import train as text_train
 
     stage("text world: corpus, tokenizer and pre-trained tiny GPT-2 (cached)")
-    world = build_world(settings.world_dir(out, "text", seed, quick), seed, quick)
+    world = build_world(settings.world_dir(caches or out, "text", seed, quick), seed, quick)
     ric_dir, base_dir = out / "text" / "ric", out / "text" / "baseline"
     stage("text world: relabel -> offline RiC -> 1 online MORS iteration (ric_text)")
     text_train(base_args(world, seed, quick, f"train.output_dir={ric_dir}"))

@@ -12,6 +12,12 @@ from ric_demo.study import STUDIES
 RIC = [sys.executable, "-c", "from ric_demo.cli import cli; raise SystemExit(cli())"]  # the `ric` console script
 
 
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """One ``--out`` for every quick study, as a user runs the set: the demo models are trained once."""
+    return tmp_path_factory.mktemp("study") / "runs"
+
+
 def test_every_study_names_its_settings_once_per_world():
     for study, spec in STUDIES.items():
         for quick in (True, False):
@@ -21,8 +27,8 @@ def test_every_study_names_its_settings_once_per_world():
 
 
 @pytest.mark.e2e
-def test_quick_studies_write_tables_and_plots_and_rerun_for_free(tmp_path):
-    out, docs = tmp_path / "runs", tmp_path / "docs"
+def test_quick_studies_write_tables_and_plots_and_rerun_for_free(quick_runs, tmp_path):
+    out, docs = quick_runs, tmp_path / "docs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for study in ("mapping", "ood", "objectives", "correlation", "mors"):
         cmd = [*RIC, "study", study, "--quick", "--seeds", "0"]
@@ -126,16 +132,22 @@ def test_readme_study_tables_are_the_study_files(tmp_path):
 
 
 @pytest.mark.e2e
-def test_quick_compute_study_sets_every_method_against_its_compute(tmp_path):
+def test_quick_compute_study_sets_every_method_against_its_compute(quick_runs, tmp_path):
     """``ric study compute --quick``: a benchmark per seed (RiC, RL, soups, filtered SFT), the table of
-    hypervolume against policy passes and wall time, and the goal ratios read from the benchmark's files."""
+    hypervolume against policy passes and wall time, and the goal ratios read from the benchmark's files.
+    Run after the other studies, it sweeps the demo models they trained (and adds the baselines)."""
     from ric_demo.benchmark import policy_passes
 
-    out, docs = tmp_path / "runs", tmp_path / "docs"
+    out, docs = quick_runs, tmp_path / "docs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    shared = {p: p.stat().st_mtime_ns for p in (out / "models" / "s0_quick").glob("*/ric/checkpoint-*")}
     cmd = [*RIC, "study", "compute", "--quick", "--seeds", "0", "--out", str(out), "--docs", str(docs)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in shared} == shared  # the other studies' demo models, not retrained
+    assert (out / "models" / "s0_quick" / "image" / "baseline").is_dir() and not (
+        out / "compute" / "s0_quick" / "demo"
+    ).exists()
     result = json.loads((docs / "compute.json").read_text())
     bench = json.loads((out / "compute" / "s0_quick" / "summary.json").read_text())  # ric benchmark's own file
     for world, t in result["table"].items():
@@ -174,6 +186,7 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     record(tmp_path / "models/s0/q0.5/text/ric/checkpoint-500", 60.0)  # mors: a copy of the demo's offline run
     record(tmp_path / "models/s0/q0.5/text/ric/online/iter0/policy", 96.0)
     record(tmp_path / "compute/s0/image/ddpo/w_1_0/checkpoint-80", 300.0)
+    record(tmp_path / "models/s0/image/baseline/checkpoint-40", 60.0)  # trained for the compute study only
     sweep = tmp_path / "ood/text/s0/unseen"
     sweep.mkdir(parents=True)
     for name, t in (("prompts.jsonl", 1000.0), ("done.json", 1180.0)):
@@ -183,5 +196,5 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     assert table["shared (the demo's RiC models)"]["training_min"] == pytest.approx(1.5)
     assert table["objectives"]["training_min"] == pytest.approx(2.0)
     assert table["mors"]["training_min"] == pytest.approx(0.6)  # 96 s - the copied 60 s
-    assert table["compute"]["training_min"] == pytest.approx(5.0)
+    assert table["compute"]["training_min"] == pytest.approx(6.0)
     assert table["ood"]["sweep_min"] == pytest.approx(3.0) and table["ood"]["sweeps"] == 1

@@ -26,8 +26,11 @@ from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json
 
 
-def image_world(demo: Path, out: Path, seed: int, quick: bool = False, caches: Path | None = None) -> dict[str, Any]:
-    """``caches``: the folder whose ``cache/`` holds the world (default ``demo``; ``ric study`` shares one)."""
+def image_world(
+    demo: Path, out: Path, seed: int, quick: bool = False, caches: Path | None = None, grid: str = "paper"
+) -> dict[str, Any]:
+    """``caches``: the folder whose ``cache/`` holds the world (default ``demo``; ``ric study`` shares one);
+    ``grid``: the sweep's preferences (``ric_demo.sweeps.grid_args``)."""
     from ric_demo import image_demo
 
     models = image_demo.image_models(demo, quick)
@@ -44,7 +47,7 @@ def image_world(demo: Path, out: Path, seed: int, quick: bool = False, caches: P
         "filtered_sft": f"per-preference:{filtered}",
         "baseline": models["baseline"],
     }
-    return image_demo.sweep_image(demo, everything, seed, quick, folder=out / "image")
+    return image_demo.sweep_image(demo, everything, seed, quick, folder=out / "image", grid=grid)
 
 
 def image_ddpo(cache: Path, runs: Path, seed: int, quick: bool) -> Path:
@@ -99,8 +102,11 @@ def image_filtered_sft(cache: Path, out: Path, seed: int, quick: bool) -> Path:
     return runs
 
 
-def text_world(demo: Path, out: Path, seed: int, quick: bool = False, caches: Path | None = None) -> dict[str, Any]:
-    """``caches``: the folder whose ``cache/`` holds the world (default ``demo``; ``ric study`` shares one)."""
+def text_world(
+    demo: Path, out: Path, seed: int, quick: bool = False, caches: Path | None = None, grid: str = "paper"
+) -> dict[str, Any]:
+    """``caches``: the folder whose ``cache/`` holds the world (default ``demo``; ``ric study`` shares one);
+    ``grid``: the sweep's preferences (``ric_demo.sweeps.grid_args``)."""
     from ric_demo import text_demo
     from ric_demo.text_world import build_world
     from ric_text.morlhf import run as morlhf
@@ -137,7 +143,7 @@ def text_world(demo: Path, out: Path, seed: int, quick: bool = False, caches: Pa
         "morlhf": f"per-preference:{runs}",
         "baseline": models["baseline"],
     }
-    return text_demo.sweep_text(demo, everything, seed, quick, folder=out / "text")
+    return text_demo.sweep_text(demo, everything, seed, quick, folder=out / "text", grid=grid)
 
 
 def compare(summary: dict[str, Any], ric: str = "ric_online") -> dict[str, Any]:

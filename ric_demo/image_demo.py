@@ -10,7 +10,7 @@ from typing import Any
 
 from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
-from ric_demo.sweeps import add_world_measures, reference_args, write_prompts
+from ric_demo.sweeps import add_world_measures, grid_args, reference_args, write_prompts
 
 
 def base_model(cache: Path, data: Path, seed: int, steps: int) -> Path:
@@ -135,8 +135,7 @@ def sweep_image(
             str(seed),
             "--batch-size",
             str(s["sweep_batch"]),
-            "--grid",
-            grid,
+            *grid_args(grid),
             "--out",
             str(folder),
             *reference_args(reference or models["ric_online"]),

@@ -1,6 +1,7 @@
 """``ric study NAME``: open questions of the RiC paper answered with measurements on the demo worlds.
 
     ric study mapping [--quick] [--seeds 0 1 2] [--worlds image text] [--out runs/study] [--docs docs/study]
+    ric study all [--quick]   # the six, one after another (--quick: 5 preferences a sweep, not the paper's 11)
 
 The studies (``python -m ric_demo.study_cost`` sums what a set of them cost):
 
@@ -40,7 +41,7 @@ from pathlib import Path
 from ric_demo import settings
 from ric_demo.settings import stage
 from ric_demo.study_measures import aggregate, cell_measures, compare_to_offline, markdown, plot
-from ric_demo.study_specs import DEFAULT, MORS_SAMPLES, STUDIES, Setting, Variant
+from ric_demo.study_specs import DEFAULT, MORS_SAMPLES, QUICK_GRID, STUDIES, Setting, Variant
 from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json, atomic_write_text
 
@@ -213,17 +214,18 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
         query = s.overrides(stats)
         models[s.name] = f"{ckpts[s.name]}?{query}" if query else str(ckpts[s.name])
     seen = seen_prompts(world) if prompts == "seen" else None
+    grid = QUICK_GRID if quick and variant.grid == "paper" else variant.grid
     if world == "image":
         from ric_demo.image_demo import sweep_image
         from ric_demo.image_world import reward_specs
 
         rewards = reward_specs(variant.rewards) if variant.rewards else None
-        sweep_image(out, models, seed, quick, folder, seen, reference, rewards, variant.grid)
+        sweep_image(out, models, seed, quick, folder, seen, reference, rewards, grid)
     else:
         from ric_demo.text_demo import sweep_text
 
         rewards = list(variant.rewards) if variant.rewards else None
-        sweep_text(out, models, seed, quick, folder, seen, reference, rewards, variant.grid)
+        sweep_text(out, models, seed, quick, folder, seen, reference, rewards, grid)
     done = {
         "checkpoint": str(reference),
         "settings": list(models),
@@ -279,7 +281,7 @@ def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="ric study", description=__doc__.splitlines()[0])
-    ap.add_argument("study", choices=sorted([*STUDIES, "compute"]))
+    ap.add_argument("study", choices=sorted([*STUDIES, "compute", "all"]), help="all: every study, in ORDER")
     ap.add_argument("--worlds", nargs="+", choices=["image", "text"], help="default: every world the study has")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default="runs/study")
@@ -288,18 +290,30 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if any(s < 0 for s in args.seeds):
         ap.error(f"--seeds must be >= 0; got {args.seeds}")
-    has = STUDIES[args.study].worlds if args.study in STUDIES else ("image", "text")
-    worlds = args.worlds or list(has)
-    if missing := [w for w in worlds if w not in has]:
-        ap.error(f"the {args.study} study has no {' or '.join(missing)} world yet; it runs on: {' '.join(has)}")
+    studies = list(ORDER) if args.study == "all" else [args.study]
+    for study in studies:
+        has = STUDIES[study].worlds if study in STUDIES else ("image", "text")
+        if missing := [w for w in args.worlds or [] if w not in has]:
+            ap.error(f"the {study} study has no {' or '.join(missing)} world yet; it runs on: {' '.join(has)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the studies never download
-    if args.study == "compute":  # every method trained per seed by ric benchmark, not settings of one RiC model
+    tables = {s: one_study(s, args) for s in studies}
+    return tables if args.study == "all" else tables[args.study]
+
+
+# ``ric study all``: the studies that train the shared demo models and worlds first, compute (which adds the
+# RL baselines to them) last
+ORDER = ("mapping", "ood", "objectives", "correlation", "mors", "compute")
+
+
+def one_study(study: str, args: argparse.Namespace) -> dict:
+    worlds = args.worlds or list(STUDIES[study].worlds if study in STUDIES else ("image", "text"))
+    if study == "compute":  # every method trained per seed by ric benchmark, not settings of one RiC model
         from ric_demo.study_compute import run_compute
 
         table = run_compute(worlds, args.seeds, Path(args.out), Path(args.docs), args.quick)
     else:
-        table = run_study(args.study, worlds, args.seeds, Path(args.out), Path(args.docs), args.quick)
-    print((Path(args.docs) / f"{args.study}.md").read_text())
+        table = run_study(study, worlds, args.seeds, Path(args.out), Path(args.docs), args.quick)
+    print((Path(args.docs) / f"{study}.md").read_text())
     return table
 
 

@@ -36,11 +36,13 @@ def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict
     ``pareto.png``), on the worlds and the demo models the other studies share (``study.ric_checkpoint``:
     trained once, to which it adds the unconditioned baselines); returns each world's sweep summary."""
     from ric_demo import benchmark
+    from ric_demo.study_specs import QUICK_GRID
 
     folder = seed_folder(out, seed, quick)
     demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"  # the demo models every other study sweeps
     fns = {"image": benchmark.image_world, "text": benchmark.text_world}
-    summaries = {w: fns[w](demo, folder, seed, quick, caches=out) for w in worlds}
+    grid = QUICK_GRID if quick else "paper"
+    summaries = {w: fns[w](demo, folder, seed, quick, caches=out, grid=grid) for w in worlds}
     benchmark.write_summary(folder, seed, quick, summaries)
     return summaries
 

@@ -43,6 +43,7 @@ class Variant:
 
 
 DEFAULT = Variant()
+QUICK_GRID = "simplex:0.25"  # --quick sweeps 5 preferences where a full study sweeps the paper's 11
 
 
 @dataclass(frozen=True)

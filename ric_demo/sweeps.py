@@ -22,6 +22,16 @@ def write_prompts(path: Path, text: str) -> Path:
     return path
 
 
+def grid_args(grid: str) -> list[str]:
+    """The sweep's ``--grid`` flags: "paper", "paths", "simplex" or "simplex:STEP" (a lattice of that step).
+
+    >>> grid_args("simplex:0.25")
+    ['--grid', 'simplex', '--step', '0.25']
+    """
+    name, _, step = grid.partition(":")
+    return ["--grid", name, *(["--step", step] if step else [])]
+
+
 def reference_args(ckpt: Path) -> list[str]:
     """``--reference-point`` from the RiC checkpoint's training statistics (z_min - 0.5, in raw units):
     a point fixed by the world, so ``ric demo`` and ``ric benchmark`` measure every model against it."""

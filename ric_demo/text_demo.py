@@ -9,7 +9,7 @@ from typing import Any
 
 from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
-from ric_demo.sweeps import add_world_measures, reference_args, write_prompts
+from ric_demo.sweeps import add_world_measures, grid_args, reference_args, write_prompts
 
 
 def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
@@ -104,8 +104,7 @@ def sweep_text(
             str(seed),
             "--batch-size",
             str(s["sweep_batch"]),
-            "--grid",
-            grid,
+            *grid_args(grid),
             "--out",
             str(folder),
             *ref,

@@ -69,6 +69,15 @@ def costs(out: Path) -> dict[str, dict[str, float]]:
     return {k: dict(v) for k, v in sorted(table.items())}
 
 
+def elapsed_minutes(out: Path) -> float | None:
+    """The set's elapsed wall time when run by ``benchmarks/study_set.sh``: from ``start`` (epoch seconds,
+    written first) to the last write of ``times`` (a line per finished part); None for other runs."""
+    start, times = out / "start", out / "times"
+    if not (start.is_file() and times.is_file()):
+        return None
+    return (times.stat().st_mtime - float(start.read_text())) / 60
+
+
 def markdown(table: dict[str, dict[str, float]], out: Path) -> str:
     lines = [
         "| study | training runs | training min | sweeps | sweep min | total min |",
@@ -82,6 +91,11 @@ def markdown(table: dict[str, dict[str, float]], out: Path) -> str:
         )
     whole = sum(r.get("training_min", 0) + r.get("sweep_min", 0) for r in table.values())
     lines += ["", f"All studies: {whole:.0f} min of recorded wall time (`python -m ric_demo.study_cost --out {out}`)."]
+    if (elapsed := elapsed_minutes(out)) is not None:
+        lines.append(
+            f"Elapsed: {elapsed:.0f} min from the set's start to its last part (`bash benchmarks/study_set.sh`: two "
+            "workers, one thread each, on this machine's cores)."
+        )
     return "\n".join(lines)
 
 

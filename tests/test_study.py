@@ -174,7 +174,7 @@ def test_quick_compute_study_sets_every_method_against_its_compute(quick_runs, t
 def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     """Training time from each run's compute.json (a copied offline checkpoint's taken off an online variant),
     sweep time from its prompt file to its done.json, per study."""
-    from ric_demo.study_cost import costs
+    from ric_demo.study_cost import costs, elapsed_minutes, markdown
 
     def record(folder, seconds):
         folder.mkdir(parents=True)
@@ -198,3 +198,8 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     assert table["mors"]["training_min"] == pytest.approx(0.6)  # 96 s - the copied 60 s
     assert table["compute"]["training_min"] == pytest.approx(6.0)
     assert table["ood"]["sweep_min"] == pytest.approx(3.0) and table["ood"]["sweeps"] == 1
+    assert elapsed_minutes(tmp_path) is None  # not a study_set.sh run
+    (tmp_path / "start").write_text("1000")
+    (tmp_path / "times").write_text("ood rc=0 180s worker1 end 00:03:00\n")
+    os.utime(tmp_path / "times", (1000 + 7200, 1000 + 7200))
+    assert elapsed_minutes(tmp_path) == pytest.approx(120.0) and "Elapsed: 120 min" in markdown(table, tmp_path)

@@ -215,6 +215,10 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
         models[s.name] = f"{ckpts[s.name]}?{query}" if query else str(ckpts[s.name])
     seen = seen_prompts(world) if prompts == "seen" else None
     grid = QUICK_GRID if quick and variant.grid == "paper" else variant.grid
+    before = (
+        json.loads((folder / "done.json").read_text()).get("sweep_s", 0.0) if (folder / "done.json").exists() else 0.0
+    )
+    start = time.time()
     if world == "image":
         from ric_demo.image_demo import sweep_image
         from ric_demo.image_world import reward_specs
@@ -231,6 +235,7 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
         "settings": list(models),
         "mors_acceptance": {s.name: mors_acceptance(ckpts[s.name], s) for s in group},
         "data_corr": data_correlation(world, out, seed, quick, variant),
+        "sweep_s": round(before + time.time() - start, 1),  # sweeping time, added up over the cell's reruns
     }
     atomic_write_json(folder / "done.json", done)
     return folder

@@ -61,7 +61,10 @@ def costs(out: Path) -> dict[str, dict[str, float]]:
             table["compute"]["training_min"] += run_seconds(run) / 60
             table["compute"]["runs"] += 1
     for done in out.glob("*/*/s*/*/done.json"):  # <study>/<world>/s<seed>/<group>/done.json
-        table[done.parts[-5]]["sweep_min"] += sweep_seconds(done.parent, "done.json") / 60
+        seconds = json.loads(done.read_text()).get("sweep_s")  # recorded since 2026-12-02; else the file times
+        table[done.parts[-5]]["sweep_min"] += (
+            sweep_seconds(done.parent, "done.json") if seconds is None else seconds
+        ) / 60
         table[done.parts[-5]]["sweeps"] += 1
     for summary in out.glob("compute/s*/*/summary.json"):  # the benchmark's sweep of one world
         table["compute"]["sweep_min"] += sweep_seconds(summary.parent, "summary.json") / 60

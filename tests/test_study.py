@@ -198,6 +198,8 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     assert table["mors"]["training_min"] == pytest.approx(0.6)  # 96 s - the copied 60 s
     assert table["compute"]["training_min"] == pytest.approx(6.0)
     assert table["ood"]["sweep_min"] == pytest.approx(3.0) and table["ood"]["sweeps"] == 1
+    (sweep / "done.json").write_text(json.dumps({"sweep_s": 60.0}))  # recorded by the sweep: the file times aside
+    assert costs(tmp_path)["ood"]["sweep_min"] == pytest.approx(1.0)
     assert elapsed_minutes(tmp_path) is None  # not a study_set.sh run
     (tmp_path / "start").write_text("1000")
     (tmp_path / "times").write_text("ood rc=0 180s worker1 end 00:03:00\n")

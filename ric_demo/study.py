@@ -41,7 +41,7 @@ from pathlib import Path
 from ric_demo import settings
 from ric_demo.settings import stage
 from ric_demo.study_measures import aggregate, cell_measures, compare_to_offline, markdown, plot
-from ric_demo.study_specs import DEFAULT, MORS_SAMPLES, QUICK_GRID, STUDIES, Setting, Variant
+from ric_demo.study_specs import DEFAULT, MORS_SAMPLES, STUDIES, Setting, Variant, sweep_grid
 from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json, atomic_write_text
 
@@ -126,8 +126,8 @@ def online_variant(world: str, out: Path, seed: int, quick: bool, variant: Varia
         from ric_diffusion.train import train
 
         args = base_args(image_world(out, seed, quick), seed, quick, *run_args(root, world))
-    preset = settings.trainer_config(Config, world, quick).online.num_samples
-    per_iteration = (preset if quick else MORS_SAMPLES[world]) * variant.samples_factor
+    base = settings.trainer_config(Config, world, quick).online.num_samples if quick else MORS_SAMPLES[world]
+    per_iteration = base * variant.samples_factor
     train([*args, *variant.online, f"online.num_samples={max(1, round(per_iteration))}"])
     return run
 
@@ -203,7 +203,8 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
     prompts, variant = group[0].prompts, group[0].variant
     name = prompts + (f"_{variant.key}" if variant.key else "")
     folder = out / study / world / f"s{seed}{'_quick' if quick else ''}" / name
-    if (folder / "done.json").exists() and _swept(folder) == [s.name for s in group]:
+    previous = json.loads((folder / "done.json").read_text()) if (folder / "done.json").exists() else {}
+    if previous.get("settings") == [s.name for s in group]:
         return folder  # a group that gained a setting since is swept again
     run = ric_checkpoint(world, out, seed, quick, variant)
     ckpts = {s.name: setting_checkpoint(run, s, world, quick) for s in group}
@@ -214,11 +215,8 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
         query = s.overrides(stats)
         models[s.name] = f"{ckpts[s.name]}?{query}" if query else str(ckpts[s.name])
     seen = seen_prompts(world) if prompts == "seen" else None
-    grid = QUICK_GRID if quick and variant.grid == "paper" else variant.grid
-    before = (
-        json.loads((folder / "done.json").read_text()).get("sweep_s", 0.0) if (folder / "done.json").exists() else 0.0
-    )
-    start = time.time()
+    grid = sweep_grid(variant.grid, quick)
+    start = time.time() - previous.get("sweep_s", 0.0)  # the time is added up over the cell's reruns
     if world == "image":
         from ric_demo.image_demo import sweep_image
         from ric_demo.image_world import reward_specs
@@ -235,14 +233,10 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
         "settings": list(models),
         "mors_acceptance": {s.name: mors_acceptance(ckpts[s.name], s) for s in group},
         "data_corr": data_correlation(world, out, seed, quick, variant),
-        "sweep_s": round(before + time.time() - start, 1),  # sweeping time, added up over the cell's reruns
+        "sweep_s": round(time.time() - start, 1),
     }
     atomic_write_json(folder / "done.json", done)
     return folder
-
-
-def _swept(folder: Path) -> list[str]:
-    return json.loads((folder / "done.json").read_text()).get("settings", [])
 
 
 def mors_acceptance(ckpt: Path, setting: Setting) -> float:
@@ -272,8 +266,7 @@ def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: 
             merged: dict[str, dict[str, float]] = {}
             for group in groups.values():
                 merged |= cell_measures(sweep_cell(world, study, group, out, seed, quick), world)
-            rows = {s.name: dict(merged[s.same_as or s.name]) for s in mine}  # in the study's order
-            cells[(world, seed)] = compare_to_offline(rows)
+            cells[(world, seed)] = compare_to_offline(setting_rows(mine, merged))
     table = aggregate(cells)
     docs.mkdir(parents=True, exist_ok=True)
     command = f"ric study {study}{' --quick' if quick else ''} --seeds {' '.join(map(str, seeds))}"
@@ -282,6 +275,15 @@ def run_study(study: str, worlds: list[str], seeds: list[int], out: Path, docs: 
     atomic_write_text(docs / f"{study}.md", text)
     plot(docs / f"{study}.png", study, table, spec.plot_measure)
     return table
+
+
+def setting_rows(settings_: list[Setting], swept: dict[str, dict]) -> dict[str, dict]:
+    """Each setting's measures in the study's order, a ``same_as`` setting's copied from the one it is."""
+    return {s.name: dict(swept[s.same_as or s.name]) for s in settings_}
+
+
+def study_worlds(study: str) -> tuple[str, ...]:
+    return STUDIES[study].worlds if study in STUDIES else ("image", "text")  # compute: both
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -297,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--seeds must be >= 0; got {args.seeds}")
     studies = list(ORDER) if args.study == "all" else [args.study]
     for study in studies:
-        has = STUDIES[study].worlds if study in STUDIES else ("image", "text")
+        has = study_worlds(study)
         if missing := [w for w in args.worlds or [] if w not in has]:
             ap.error(f"the {study} study has no {' or '.join(missing)} world yet; it runs on: {' '.join(has)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the studies never download
@@ -311,7 +313,7 @@ ORDER = ("mapping", "ood", "objectives", "correlation", "mors", "compute")
 
 
 def one_study(study: str, args: argparse.Namespace) -> dict:
-    worlds = args.worlds or list(STUDIES[study].worlds if study in STUDIES else ("image", "text"))
+    worlds = args.worlds or list(study_worlds(study))
     if study == "compute":  # every method trained per seed by ric benchmark, not settings of one RiC model
         from ric_demo.study_compute import run_compute
 

@@ -36,12 +36,12 @@ def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict
     ``pareto.png``), on the worlds and the demo models the other studies share (``study.ric_checkpoint``:
     trained once, to which it adds the unconditioned baselines); returns each world's sweep summary."""
     from ric_demo import benchmark
-    from ric_demo.study_specs import QUICK_GRID
+    from ric_demo.study_specs import sweep_grid
 
     folder = seed_folder(out, seed, quick)
     demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"  # the demo models every other study sweeps
     fns = {"image": benchmark.image_world, "text": benchmark.text_world}
-    grid = QUICK_GRID if quick else "paper"
+    grid = sweep_grid("paper", quick)
     summaries = {w: fns[w](demo, folder, seed, quick, caches=out, grid=grid) for w in worlds}
     benchmark.write_summary(folder, seed, quick, summaries)
     return summaries

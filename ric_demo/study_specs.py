@@ -46,6 +46,11 @@ DEFAULT = Variant()
 QUICK_GRID = "simplex:0.25"  # --quick sweeps 5 preferences where a full study sweeps the paper's 11
 
 
+def sweep_grid(grid: str, quick: bool) -> str:
+    """The grid a sweep runs: ``QUICK_GRID`` in place of the paper's at --quick, any other grid as it is."""
+    return QUICK_GRID if quick and grid == "paper" else grid
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str

@@ -205,3 +205,19 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     (tmp_path / "times").write_text("ood rc=0 180s worker1 end 00:03:00\n")
     os.utime(tmp_path / "times", (1000 + 7200, 1000 + 7200))
     assert elapsed_minutes(tmp_path) == pytest.approx(120.0) and "Elapsed: 120 min" in markdown(table, tmp_path)
+
+
+def test_a_setting_that_is_another_by_definition_reports_that_ones_sweep():
+    """lp1 and lp2 are linear and l2 (ric_core.mapping): the mapping study copies their rows, in its order,
+    and sweeps them once; --quick sweeps 5 preferences where the paper's grid has 11."""
+    from ric_demo.study import setting_rows
+    from ric_demo.study_specs import sweep_grid
+
+    settings = [s for s in STUDIES["mapping"].settings(False) if "image" in s.worlds]
+    swept = {s.name: {"hypervolume": float(i)} for i, s in enumerate(settings) if s.same_as is None}
+    rows = setting_rows(settings, swept)
+    assert list(rows) == [s.name for s in settings]
+    assert rows["lp1"] == swept["linear"] and rows["lp2"] == swept["l2"] and rows["lp4"] == swept["lp4"]
+    assert {"lp1", "lp2"}.isdisjoint(swept) and rows["lp1"] is not swept["linear"]  # a copy, not shared
+    assert sweep_grid("paper", True) == "simplex:0.25" and sweep_grid("paths", True) == "paths"
+    assert sweep_grid("paper", False) == "paper"

@@ -57,6 +57,7 @@ class RiCModel(_Common):
         path, inference = split_spec(str(path))  # PATH?mapping=...: this checkpoint under other inference settings
         self.ckpt = resolve_checkpoint(path)
         self.pipe = RiCDiffusionPipeline.from_checkpoint(self.ckpt, device=device)
+        self.pipe.pipe.fuse_lora()  # one fixed LoRA for the whole sweep: merged, the UNet runs at base speed
         self.pipe.config.inference = with_inference(self.pipe.config.inference, inference)
         self.preference_free = self.pipe.conditioner.strategy == "none"  # one pass serves every preference
 

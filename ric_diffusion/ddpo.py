@@ -42,12 +42,13 @@ class DDPOSettings:
     sample_steps: int = 20  # DDIM steps per image
     eta: float = 1.0  # DDIM stochasticity: 0 would make the policy deterministic (no log-probability)
     train_batch_size: int = 4  # rollouts per optimizer step (all their timesteps accumulated)
+    timestep_batch: int = 1  # timesteps per UNet pass in the update: more is faster, holds more activations
     clip_range: float = 1e-4  # PPO ratio clip (DDPO's default)
     adv_clip: float = 5.0  # advantages clipped to +-this
     learning_rate: float = 3e-4
 
     def validate(self) -> None:
-        for name in ("epochs", "samples_per_epoch", "sample_steps", "train_batch_size"):
+        for name in ("epochs", "samples_per_epoch", "sample_steps", "train_batch_size", "timestep_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
         if self.samples_per_epoch % self.train_batch_size:
@@ -159,40 +160,57 @@ class DDPORun:
         t, x, prev, logp = zip(*recorder.records, strict=True)  # per step: (B, C, h, w) and (B,)
         return {"prompts": prompts, "t": t, "x": x, "prev": prev, "logp": logp, "reward": reward, "raw": raw}
 
-    def eps(self, x: torch.Tensor, t: int, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
-        """The policy's (guided) noise prediction, with gradients to the LoRA."""
+    def eps(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
+        """The policy's (guided) noise prediction for x (B, C, h, w) at timesteps t (B,), with gradients to
+        the LoRA; the guided branches share one UNet pass (batch 2B), as in the pipeline."""
         b, k = x.shape[0], self.stats.num_rewards
-        zeros, drop = torch.zeros(b, k, device=x.device), torch.ones(b, dtype=torch.bool, device=x.device)
-        tt = torch.full((b,), t, device=x.device)
+        guided = self.guidance > 1  # the pipeline's rule: no guidance branch at scale <= 1
+        n = 2 * b if guided else b
+        zeros, drop = torch.zeros(n, k, device=x.device), torch.ones(n, dtype=torch.bool, device=x.device)
         with self.acc.autocast():
-            e_c = self.trainer.model(x, tt, cond, zeros, drop)
-            if self.guidance <= 1:  # the pipeline's rule: no guidance branch at scale <= 1
-                return e_c.float()
-            e_u = self.trainer.model(x, tt, uncond, zeros, drop)
+            if not guided:
+                return self.trainer.model(x, t, cond, zeros, drop).float()
+            e_c, e_u = self.trainer.model(
+                torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, uncond]), zeros, drop
+            ).chunk(2)
         return (e_u + self.guidance * (e_c - e_u)).float()
 
     def update(self, roll: dict[str, Any]) -> float:
-        """One PPO pass over the rollouts: an optimizer step per ``train_batch_size`` rollouts."""
-        s, sched, dev = self.s, self.pipe.scheduler, self.acc.device
+        """One PPO pass over the rollouts: an optimizer step per ``train_batch_size`` rollouts, their
+        timesteps ``timestep_batch`` to a UNet pass (the gradient is the same; only the batching differs)."""
+        s, dev = self.s, self.acc.device
         adv = torch.as_tensor(advantages(roll["reward"], s.adv_clip), dtype=torch.float32, device=dev)
+        steps = list(zip(roll["t"], roll["x"], roll["prev"], roll["logp"], strict=True))
         clipped = []
         for start in range(0, s.samples_per_epoch, s.train_batch_size):
             rows = slice(start, start + s.train_batch_size)
             cond, uncond = self.states(roll["prompts"][rows])
-            for t, x, prev, logp_old in zip(roll["t"], roll["x"], roll["prev"], roll["logp"], strict=True):
-                x, prev = x[rows].to(dev), prev[rows].to(dev)
-                logp = step_log_prob(sched, self.eps(x, t, cond, uncond), t, x, prev, s.eta)
-                ratio = torch.exp(logp - logp_old[rows].to(dev))
+            for first in range(0, len(steps), s.timestep_batch):
+                ratios = self.ratios(steps[first : first + s.timestep_batch], rows, cond, uncond)  # (n, B)
                 a = adv[rows]
-                loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)).mean()
-                self.acc.backward(loss / len(roll["t"]))  # one step averages every timestep's term
-                clipped.append(float(((ratio - 1).abs() > s.clip_range).float().mean()))
+                loss = torch.maximum(-a * ratios, -a * ratios.clamp(1 - s.clip_range, 1 + s.clip_range))
+                self.acc.backward(loss.mean(dim=1).sum() / len(steps))  # one step averages every timestep's term
+                clipped.append(float(((ratios - 1).abs() > s.clip_range).float().mean()))
             self.trainer.stop_if_not_finite("gradient norm", self.acc.clip_grad_norm_(self.trainer.params, 1.0))
             self.trainer.optimizer.step()
             self.trainer.optimizer.zero_grad()
             self.trainer.step += 1
             self.trainer.total_steps += 1
         return float(np.mean(clipped))
+
+    def ratios(self, steps: list[tuple], rows: slice, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
+        """pi_new / pi_old of each recorded transition (t, x_t, x_prev, logp_old) in ``steps`` for the
+        rollouts ``rows``: (n steps, B), from one UNet pass over the n * B noisy inputs."""
+        dev, n = self.acc.device, len(steps)
+        x = torch.cat([x[rows] for _, x, _, _ in steps]).to(dev)  # (n * B, C, h, w)
+        b = x.shape[0] // n
+        t = torch.cat([torch.full((b,), t, device=dev) for t, *_ in steps])
+        eps = self.eps(x, t, cond.repeat(n, 1, 1), uncond.repeat(n, 1, 1)).split(b)
+        out = []
+        for e, (t, x_t, prev, logp_old) in zip(eps, steps, strict=True):
+            logp = step_log_prob(self.pipe.scheduler, e, t, x_t[rows].to(dev), prev[rows].to(dev), self.s.eta)
+            out.append(torch.exp(logp - logp_old[rows].to(dev)))
+        return torch.stack(out)
 
     def run(self) -> Path:
         t0, s = time.time(), self.s

@@ -59,3 +59,35 @@ def test_ddpo_runs_per_preference_in_the_ric_format_and_resumes(tmp_path, tiny_s
     assert model.covers([1.0, 0.0]) and model.covers([0.0, 1.0])
     images, _ = model.generate(["a square number 3"], [1.0, 0.0], [0])
     assert len(images) == 1
+
+
+def test_timesteps_batched_into_one_pass_give_the_same_update(tmp_path, tiny_sd_dir, image_folder):
+    """--timestep-batch only changes how many transitions share a UNet pass, not the gradient."""
+    from safetensors.torch import load_file
+
+    trainer_args = tiny_train_args(tiny_sd_dir, image_folder, tmp_path / "unused", "inference.guidance_scale=3.0")
+    cli = ["--samples-per-epoch", "4", "--sample-steps", "3", "--train-batch-size", "2", "--learning-rate", "1e-2"]
+    lora = {}
+    for batch in ("1", "3"):
+        out = tmp_path / f"ddpo{batch}"
+        torch.manual_seed(0)  # the LoRA's initial weights
+        ckpt = run(
+            [
+                "--preferences",
+                "1,0",
+                "--epochs",
+                "1",
+                "--timestep-batch",
+                batch,
+                "--out",
+                str(out),
+                *cli,
+                "--",
+                *trainer_args,
+            ]
+        )["1,0"]
+        lora[batch] = load_file(ckpt / "pytorch_lora_weights.safetensors")
+    moved = [k for k, v in lora["1"].items() if "lora_B" in k or "lora.up" in k]
+    assert moved and sum(float(lora["1"][k].abs().sum()) for k in moved) > 0
+    for k, v in lora["1"].items():
+        torch.testing.assert_close(lora["3"][k], v, rtol=1e-3, atol=1e-4)  # float sums in another order

@@ -1,44 +1,46 @@
 #!/bin/bash
 # The whole `ric study` set (3 seeds, both worlds) on a 2-core machine: two worker processes, one thread
-# each, pull the studies in order. Phase 1 builds every world once (the demo's text world and the rho
-# worlds share a base model, so no two workers build one at the same time); phase 2 shares what it built.
+# each, pull parts (one study, one world, one seed) from one queue, the longest first. A world or model two
+# parts need is built by whichever asks first while the other waits on its lock (ric_runtime.io.exclusive).
 #
-#   bash benchmarks/study_set.sh [OUT]        # default runs/study; then: ric study all --out OUT
+#   bash benchmarks/study_set.sh [OUT] [WORKERS]    # defaults runs/study, 2; then: ric study all --out OUT
 #
-# Writes OUT/start (epoch seconds), OUT/times (one line per finished part) and OUT/log_<part>.log;
-# `python -m ric_demo.study_cost --out OUT` reads the elapsed time from them. Resumable: rerun it.
+# Writes OUT/times (a `session start=EPOCH` line per call, then a line per finished part with its end=EPOCH)
+# and OUT/log_<part>.log; `python -m ric_demo.study_cost --out OUT` sums each session's start to its last
+# part's end. Resumable: rerun it, and only the parts not yet done run (a part's studies resume too).
 set -u
 cd "$(dirname "$0")/.."
 OUT=$(realpath -m "${1:-runs/study}")
+WORKERS=${2:-2}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1
-mkdir -p "$OUT/queue"
-[ -e "$OUT/start" ] || date +%s > "$OUT/start"
+mkdir -p "$OUT/queue" "$OUT/done"
+echo "session start=$(date +%s)" >> "$OUT/times"
+rm -rf "$OUT/queue"/*  # claims of a killed session: those parts run again (and resume)
+
+# study world: longest first (measured per seed on this machine: compute image ~20 min, mors image ~12,
+# objectives image ~9, correlation image ~7, the text parts 1-6, mapping and ood 1-4)
+PARTS="compute:image mors:image objectives:image correlation:image objectives:text correlation:text
+mors:text compute:text mapping:image ood:image mapping:text ood:text"
 
 run() {  # a part runs once, in whichever worker claims it first
-  local name=$1 w=$2; shift 2
+  local study=$1 world=$2 seed=$3 w=$4 name="$1_$2_s$3"
+  [ -e "$OUT/done/$name" ] && return 0
   mkdir "$OUT/queue/$name" 2>/dev/null || return 0
   local s=$(date +%s)
-  python -c 'from ric_demo.cli import cli; raise SystemExit(cli())' study "$@" --out "$OUT" \
-    --docs "$OUT/docs_parts/$name" > "$OUT/log_$name.log" 2>&1
-  echo "$name rc=$? $(( $(date +%s) - s ))s worker$w end $(date +%T)" >> "$OUT/times"
+  python -c 'from ric_demo.cli import cli; raise SystemExit(cli())' study "$study" --worlds "$world" \
+    --seeds "$seed" --out "$OUT" --docs "$OUT/docs_parts/$name" > "$OUT/log_$name.log" 2>&1
+  local rc=$?
+  [ $rc = 0 ] && touch "$OUT/done/$name"
+  echo "$name rc=$rc $(( $(date +%s) - s ))s worker$w end=$(date +%s)" >> "$OUT/times"
 }
-
-barrier() { touch "$OUT/$1_$2"; while [ ! -e "$OUT/$1_1" ] || [ ! -e "$OUT/$1_2" ]; do sleep 5; done; }
 
 worker() {
-  local w=$1
-  if [ "$w" = 1 ]; then run ood_image 1 ood --worlds image; else run correlation_text 2 correlation --worlds text; fi
-  barrier phase1a "$w"
-  if [ "$w" = 1 ]; then run ood_text 1 ood --worlds text; else run correlation_image 2 correlation --worlds image; fi
-  barrier phase1b "$w"
-  run compute0 "$w" compute --seeds 0
-  run objectives "$w" objectives
-  run compute1 "$w" compute --seeds 1
-  run mors "$w" mors
-  run compute2 "$w" compute --seeds 2
-  run mapping_image "$w" mapping --worlds image
-  run mapping_text "$w" mapping --worlds text
+  for part in $PARTS; do
+    for seed in 0 1 2; do run "${part%%:*}" "${part##*:}" "$seed" "$1"; done
+  done
 }
 
-worker 1 & worker 2 & wait
-echo "done: $(( $(date +%s) - $(cat "$OUT/start") )) s since $OUT/start; now: ric study all --out $OUT"
+for w in $(seq "$WORKERS"); do worker "$w" & done
+wait
+python -m ric_demo.study_cost --out "$OUT" | tail -2
+echo "now: ric study all --out $OUT   (the tables from every part)"

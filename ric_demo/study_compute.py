@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ric_runtime.io import atomic_write_json, atomic_write_text
+from ric_runtime.io import atomic_write_json, atomic_write_text, exclusive
 
 MEASURES = ("hypervolume", "policy_passes", "wall_time_s", "quality")
 GOAL = ("hv_vs_morlhf", "hv_vs_soups", "passes_share", "wall_share", "quality")
@@ -33,7 +33,7 @@ def seed_folder(out: Path, seed: int, quick: bool) -> Path:
 
 def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict[str, Any]:
     """``ric benchmark`` for one seed into the seed's folder (the benchmark's ``summary.json`` and
-    ``pareto.png``), on the worlds and the demo models the other studies share (``study.ric_checkpoint``:
+    ``pareto.png``), on the worlds and the demo models the other studies share (``study_models.ric_checkpoint``:
     trained once, to which it adds the unconditioned baselines); returns each world's sweep summary."""
     from ric_demo import benchmark
     from ric_demo.study_specs import sweep_grid
@@ -42,9 +42,25 @@ def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict
     demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"  # the demo models every other study sweeps
     fns = {"image": benchmark.image_world, "text": benchmark.text_world}
     grid = sweep_grid("paper", quick)
+    for world in worlds:
+        demo_models(world, out, seed, quick)
     summaries = {w: fns[w](demo, folder, seed, quick, caches=out, grid=grid) for w in worlds}
     benchmark.write_summary(folder, seed, quick, summaries)
     return summaries
+
+
+def demo_models(world: str, out: Path, seed: int, quick: bool) -> None:
+    """The demo's RiC models (``study_models.ric_checkpoint``) and its unconditioned baseline for (world, seed),
+    trained under the models' lock, so a study sweeping them beside this one waits rather than trains."""
+    from ric_demo import image_demo, text_demo
+    from ric_demo.study_models import ric_checkpoint
+
+    demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"
+    with exclusive(demo / f"{world}.lock"):
+        ric_checkpoint(world, out, seed, quick)
+        module = image_demo if world == "image" else text_demo
+        if not all(p.is_dir() for p in getattr(module, f"{world}_models")(demo, quick).values()):
+            getattr(module, f"train_{world}")(demo, seed, quick, caches=out)
 
 
 def model_rows(summary: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -73,12 +73,22 @@ def costs(out: Path) -> dict[str, dict[str, float]]:
 
 
 def elapsed_minutes(out: Path) -> float | None:
-    """The set's elapsed wall time when run by ``benchmarks/study_set.sh``: from ``start`` (epoch seconds,
-    written first) to the last write of ``times`` (a line per finished part); None for other runs."""
-    start, times = out / "start", out / "times"
-    if not (start.is_file() and times.is_file()):
+    """The set's elapsed wall time when run by ``benchmarks/study_set.sh``, which may be called several times
+    (it resumes): each session's ``session start=EPOCH`` line in ``times`` to the ``end=EPOCH`` of its last
+    finished part, summed over sessions; None for other runs.
+
+    Example: a session from t = 0 whose parts ended at 60 s and 7,200 s is 120 minutes."""
+    times = out / "times"
+    if not times.is_file():
         return None
-    return (times.stat().st_mtime - float(start.read_text())) / 60
+    spans: list[list[float]] = []  # [start, last end] per session
+    for line in times.read_text().splitlines():
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if line.startswith("session ") and "start" in fields:
+            spans.append([float(fields["start"]), float(fields["start"])])
+        elif spans and "end" in fields:
+            spans[-1][1] = max(spans[-1][1], float(fields["end"]))
+    return sum(end - start for start, end in spans) / 60 if spans else None
 
 
 def markdown(table: dict[str, dict[str, float]], out: Path) -> str:
@@ -96,8 +106,8 @@ def markdown(table: dict[str, dict[str, float]], out: Path) -> str:
     lines += ["", f"All studies: {whole:.0f} min of recorded wall time (`python -m ric_demo.study_cost --out {out}`)."]
     if (elapsed := elapsed_minutes(out)) is not None:
         lines.append(
-            f"Elapsed: {elapsed:.0f} min from the set's start to its last part (`bash benchmarks/study_set.sh`: two "
-            "workers, one thread each, on this machine's cores)."
+            f"Elapsed: {elapsed:.0f} min from the set's start to its last part, summed over the sessions it ran in "
+            "(`bash benchmarks/study_set.sh`: two workers, one thread each, on this machine's two cores)."
         )
     return "\n".join(lines)
 

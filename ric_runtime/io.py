@@ -7,7 +7,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,33 @@ def fingerprint(parts: dict[str, Any]) -> str:
         True
     """
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_HELD: set[str] = set()  # the locks this process holds: a nested ``exclusive`` of the same file passes through
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike) -> Iterator[None]:
+    """Run the block while holding the lock file ``path`` (created with its folder): a second process that
+    asks for it waits until the first is done, so two workers never build the same thing at once.
+
+    Example:
+        >>> import tempfile
+        >>> lock = Path(tempfile.mkdtemp()) / "world.lock"
+        >>> with exclusive(lock), exclusive(lock):  # re-entered by the process that holds it
+        ...     lock.is_file()
+        True
+    """
+    from filelock import FileLock
+
+    key = str(Path(path).resolve())
+    if key in _HELD:
+        yield
+        return
+    Path(key).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(key):
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)

@@ -201,9 +201,10 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     (sweep / "done.json").write_text(json.dumps({"sweep_s": 60.0}))  # recorded by the sweep: the file times aside
     assert costs(tmp_path)["ood"]["sweep_min"] == pytest.approx(1.0)
     assert elapsed_minutes(tmp_path) is None  # not a study_set.sh run
-    (tmp_path / "start").write_text("1000")
-    (tmp_path / "times").write_text("ood rc=0 180s worker1 end 00:03:00\n")
-    os.utime(tmp_path / "times", (1000 + 7200, 1000 + 7200))
+    (tmp_path / "times").write_text(  # two sessions (the set resumed): 100 + 20 minutes, the gap not counted
+        "session start=1000\nood_image_s0 rc=0 180s worker1 end=1180\nmors_image_s0 rc=0 5s worker2 end=7000\n"
+        "session start=90000\nmapping_text_s0 rc=0 1200s worker1 end=91200\n"
+    )
     assert elapsed_minutes(tmp_path) == pytest.approx(120.0) and "Elapsed: 120 min" in markdown(table, tmp_path)
 
 

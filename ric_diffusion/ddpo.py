@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ric_runtime.config import console
-from ric_runtime.io import atomic_write_json
+from ric_runtime.io import atomic_write_json, finished_run, mark_finished
 
 
 @dataclass
@@ -250,9 +250,10 @@ def train_preference(overrides: list[str], w: np.ndarray, settings: DDPOSettings
     """One DDPO run for one preference (skipped when done); returns its final checkpoint."""
     from ric_diffusion.train import parse_args as parse_train_args
 
-    done = out / "done.json"
-    if done.exists():
-        return Path(json.loads(done.read_text())["checkpoint"])
+    key = {"overrides": overrides, "preference": [float(x) for x in w], **dataclasses.asdict(settings)}
+    key.pop("timestep_batch")  # how the update is batched, not what it computes
+    if (ckpt := finished_run(out, key)) is not None:
+        return ckpt
     args = [*overrides, "conditioning.strategy=none", f"train.output_dir={out}", "train.report_to=none"]
     cfg = parse_train_args(args)
     cfg.train.checkpoints_total_limit = 2
@@ -266,7 +267,7 @@ def train_preference(overrides: list[str], w: np.ndarray, settings: DDPOSettings
         },
     )
     ckpt = DDPORun(cfg, w, settings, prompts).run()
-    atomic_write_json(done, {"checkpoint": str(ckpt)})
+    mark_finished(out, ckpt, key)
     return ckpt
 
 

@@ -34,7 +34,7 @@ from ric_diffusion.train import train
 from ric_eval.sweep import parse_preferences
 from ric_eval.table import preference_dirname, preference_key
 from ric_runtime.config import console
-from ric_runtime.io import atomic_write_json
+from ric_runtime.io import atomic_write_json, finished_run, mark_finished
 
 
 def build_pool(cfg: DiffusionConfig, out: Path, size: int, seed: int, batch_size: int = 16) -> Path:
@@ -105,9 +105,15 @@ def select_top(raw: np.ndarray, names: list[str], preference: np.ndarray, quanti
 
 def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, quantile: float, out: Path) -> Path:
     """One reward-filtered SFT run for one preference; returns its final checkpoint."""
-    done = out / "done.json"
-    if done.exists():  # finished earlier (a re-run of the same command skips it)
-        return Path(json.loads(done.read_text())["checkpoint"])
+    pool_record = json.loads((pool / "pool.json").read_text())
+    key = {
+        "overrides": overrides,
+        "preference": [float(x) for x in preference],
+        "quantile": quantile,
+        "pool": pool_record,
+    }
+    if (ckpt := finished_run(out, key)) is not None:  # finished earlier (a re-run of the same command skips it)
+        return ckpt
     scores = json.loads((pool / "scores.json").read_text())
     raw, names = np.array(scores["raw"]), scores["names"]
     keep = select_top(raw, names, preference, quantile)
@@ -133,8 +139,8 @@ def train_preference(overrides: list[str], pool: Path, preference: np.ndarray, q
     atomic_write_json(out / "preference.json", meta)
     result = train([*overrides, f"data.source={data}", "conditioning.strategy=none", f"train.output_dir={out}"])
     ckpt = result.last_checkpoint or resolve_checkpoint(out)
-    add_pool_compute(ckpt, json.loads((pool / "pool.json").read_text()))
-    atomic_write_json(done, {"checkpoint": str(ckpt)})
+    add_pool_compute(ckpt, pool_record)
+    mark_finished(out, ckpt, key)
     return ckpt
 
 

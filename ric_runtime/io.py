@@ -116,6 +116,38 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def finished_run(folder: str | os.PathLike, settings: dict[str, Any]) -> Path | None:
+    """The checkpoint a finished run in ``folder`` recorded (``done.json``, by ``mark_finished``), or None
+    when it has not finished. A run finished with other ``settings`` is refused, not silently reused.
+
+    Example:
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> finished_run(run, {"epochs": 20}) is None
+        True
+        >>> _ = mark_finished(run, run / "checkpoint-40", {"epochs": 20})
+        >>> finished_run(run, {"epochs": 20}).name
+        'checkpoint-40'
+    """
+    done = Path(folder) / "done.json"
+    if not done.is_file():
+        return None
+    record = json.loads(done.read_text())
+    if record.get("settings", fingerprint(settings)) != fingerprint(settings):  # runs before 2026-12-02: no key
+        raise ValueError(
+            f"{folder} holds a run finished with other settings than this one's (a changed preset or flag); "
+            f"delete {folder} to train it again with these, or pass another --out"
+        )
+    return Path(record["checkpoint"])
+
+
+def mark_finished(folder: str | os.PathLike, checkpoint: str | os.PathLike, settings: dict[str, Any]) -> Path:
+    """Write ``done.json``: the run's final checkpoint and a fingerprint of the settings it was trained with."""
+    return atomic_write_json(
+        Path(folder) / "done.json", {"checkpoint": str(checkpoint), "settings": fingerprint(settings)}
+    )
+
+
 _HELD: set[str] = set()  # the locks this process holds: a nested ``exclusive`` of the same file passes through
 
 

@@ -5,6 +5,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 from helpers import tiny_train_args
 
@@ -59,6 +60,13 @@ def test_ddpo_runs_per_preference_in_the_ric_format_and_resumes(tmp_path, tiny_s
     assert model.covers([1.0, 0.0]) and model.covers([0.0, 1.0])
     images, _ = model.generate(["a square number 3"], [1.0, 0.0], [0])
     assert len(images) == 1
+    # a finished run is reused by the same command, refused (not silently reused) by a changed one
+    same = ["--preferences", "1,0", "--epochs", "2", "--out", str(out), *cli, "--", *trainer_args]
+    assert run(same)["1,0"] == ckpt
+    changed = ["--preferences", "1,0", "--epochs", "2", "--out", str(out), *cli, "--learning-rate", "5e-3", "--"]
+    changed += trainer_args
+    with pytest.raises(ValueError, match="other settings"):
+        run(changed)
 
 
 def test_timesteps_batched_into_one_pass_give_the_same_update(tmp_path, tiny_sd_dir, image_folder):

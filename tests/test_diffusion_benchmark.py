@@ -113,6 +113,10 @@ def test_reward_filtered_sft_runs_per_preference(tiny_sd_dir, image_folder, tmp_
     assert model.covers([1.0, 0.0]) and not model.covers([0.5, 0.5])
     images, targets = model.generate(["a red square"], [0.0, 1.0], [0])
     assert len(images) == 1 and targets is None
+    again = ["--preferences", "1,0", "--pool-size", "8", "--out", str(out)]  # finished: reused as it is
+    assert morlhf([*again, "--quantile", "0.5", "--", *args])["1,0"] == ckpts["1,0"]
+    with pytest.raises(ValueError, match="other settings"):  # a changed setting: refused, not reused stale
+        morlhf([*again, "--quantile", "0.25", "--", *args])
 
 
 def test_a_spec_sweeps_one_checkpoint_under_other_inference_settings(runs):

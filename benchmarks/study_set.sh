@@ -17,8 +17,9 @@ mkdir -p "$OUT/queue" "$OUT/done"
 echo "session start=$(date +%s)" >> "$OUT/times"
 rm -rf "$OUT/queue"/*  # claims of a killed session: those parts run again (and resume)
 
-# study world: longest first (measured per seed on this machine: compute image ~20 min, mors image ~12,
-# objectives image ~9, correlation image ~7, the text parts 1-6, mapping and ood 1-4)
+# study:world, longest first (per seed on this machine, 2026-12-02, docs/study/study_set_times.txt: compute
+# image ~29 min, mors image ~10, objectives image and text ~8.5, correlation image ~7, mors text ~6,
+# correlation text ~5, mapping image ~4, compute text ~2, the rest under 2)
 PARTS="compute:image mors:image objectives:image correlation:image objectives:text correlation:text
 mors:text compute:text mapping:image ood:image mapping:text ood:text"
 

@@ -36,10 +36,11 @@ def benchmark_seed(worlds: list[str], out: Path, seed: int, quick: bool) -> dict
     ``pareto.png``), on the worlds and the demo models the other studies share (``study_models.ric_checkpoint``:
     trained once, to which it adds the unconditioned baselines); returns each world's sweep summary."""
     from ric_demo import benchmark
+    from ric_demo.study_models import models_root
     from ric_demo.study_specs import sweep_grid
 
     folder = seed_folder(out, seed, quick)
-    demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"  # the demo models every other study sweeps
+    demo = models_root(out, seed, quick)  # the demo models every other study sweeps
     fns = {"image": benchmark.image_world, "text": benchmark.text_world}
     grid = sweep_grid("paper", quick)
     for world in worlds:
@@ -53,14 +54,17 @@ def demo_models(world: str, out: Path, seed: int, quick: bool) -> None:
     """The demo's RiC models (``study_models.ric_checkpoint``) and its unconditioned baseline for (world, seed),
     trained under the models' lock, so a study sweeping them beside this one waits rather than trains."""
     from ric_demo import image_demo, text_demo
-    from ric_demo.study_models import ric_checkpoint
+    from ric_demo.study_models import model_lock, models_root, ric_checkpoint
 
-    demo = out / "models" / f"s{seed}{'_quick' if quick else ''}"
-    with exclusive(demo / f"{world}.lock"):
+    demo = models_root(out, seed, quick)
+    if world == "image":
+        models, train = image_demo.image_models, image_demo.train_image
+    else:
+        models, train = text_demo.text_models, text_demo.train_text
+    with exclusive(model_lock(demo, world)):
         ric_checkpoint(world, out, seed, quick)
-        module = image_demo if world == "image" else text_demo
-        if not all(p.is_dir() for p in getattr(module, f"{world}_models")(demo, quick).values()):
-            getattr(module, f"train_{world}")(demo, seed, quick, caches=out)
+        if not all(p.is_dir() for p in models(demo, quick).values()):
+            train(demo, seed, quick, caches=out)
 
 
 def model_rows(summary: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -21,9 +21,20 @@ from ric_runtime.io import exclusive
 def ric_checkpoint(world: str, out: Path, seed: int, quick: bool, variant: Variant = DEFAULT) -> Path:
     """RiC after its online iterations for (world, variant, seed), trained once with the demo's presets (by
     one process: a study running beside this one waits for it, ``benchmarks/study_set.sh``)."""
-    root = out / "models" / f"s{seed}{'_quick' if quick else ''}" / variant.key
-    with exclusive(root / f"{world}.lock"):
+    root = models_root(out, seed, quick, variant)
+    with exclusive(model_lock(root, world)):
         return _trained_checkpoint(world, out, seed, quick, variant, root)
+
+
+def models_root(out: Path, seed: int, quick: bool, variant: Variant = DEFAULT) -> Path:
+    """Where (seed, variant)'s runs live: ``out/models/s<seed>/<variant>/<world>/``; the demo's own at
+    ``out/models/s<seed>/<world>/``."""
+    return out / "models" / f"s{seed}{'_quick' if quick else ''}" / variant.key
+
+
+def model_lock(root: Path, world: str) -> Path:
+    """The lock file held while a world's models under ``root`` are trained."""
+    return root / f"{world}.lock"
 
 
 def _trained_checkpoint(world: str, out: Path, seed: int, quick: bool, variant: Variant, root: Path) -> Path:

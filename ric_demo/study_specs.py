@@ -152,7 +152,7 @@ def _trained(name: str, variant: Variant, world: str) -> Setting:
 
 MORS_ITERATIONS = 3
 # Samples per iteration the mors study varies around (x 0.5, x 2): the worlds' presets when the study was
-# first run. The image preset is now n2x at 2 iterations, the study's pick (--quick: the quick presets').
+# first run (--quick: the quick presets'). The image preset is now q0.5 at 2 iterations, the study's pick.
 MORS_SAMPLES = {"image": 32, "text": 128}
 
 
@@ -161,13 +161,14 @@ def mors_settings(quick: bool) -> list[Setting]:
     per iteration), each run for 3 iterations from the same offline model; every iteration's policy is swept.
     "preset" is the demo's own model: the online stage of the world's preset (``configs/demo``)."""
     iterations = 1 if quick else MORS_ITERATIONS
+    paper = ("online.quantile=0.7", "online.mors_rule=any")  # named: a world's preset may set others
     grid = {
-        "q0.5": ("online.quantile=0.5",),
-        "q0.7": (),
-        "q0.9": ("online.quantile=0.9",),
-        "q0.7-all": ("online.mors_rule=all",),
-        "n0.5x": (),
-        "n2x": (),
+        "q0.5": ("online.quantile=0.5", "online.mors_rule=any"),
+        "q0.7": paper,
+        "q0.9": ("online.quantile=0.9", "online.mors_rule=any"),
+        "q0.7-all": ("online.quantile=0.7", "online.mors_rule=all"),
+        "n0.5x": paper,
+        "n2x": paper,
     }
     factors = {"n0.5x": 0.5, "n2x": 2.0}
     names = ["q0.5", "q0.9"] if quick else list(grid)

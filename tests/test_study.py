@@ -222,3 +222,19 @@ def test_a_setting_that_is_another_by_definition_reports_that_ones_sweep():
     assert {"lp1", "lp2"}.isdisjoint(swept) and rows["lp1"] is not swept["linear"]  # a copy, not shared
     assert sweep_grid("paper", True) == "simplex:0.25" and sweep_grid("paths", True) == "paths"
     assert sweep_grid("paper", False) == "paper"
+
+
+def test_mors_variants_name_their_quantile_and_rule_whatever_the_preset_sets():
+    """The image preset keeps quantile 0.5: a mors variant left to the preset would silently be at 0.5 and its
+    row mislabelled, so every variant passes the quantile and rule its name says."""
+    from ric_core.online import OnlineConfig
+
+    for s in STUDIES["mors"].settings(False):
+        if not s.variant.online:
+            continue
+        given = dict(o.split("=", 1) for o in s.variant.online)
+        name = s.name.rsplit("-it", 1)[0]
+        quantile = float(name[1:4]) if name.startswith("q") else 0.7
+        assert float(given["online.quantile"]) == quantile and 0 < quantile < 1, s.name
+        assert given["online.mors_rule"] == ("all" if name.endswith("-all") else "any"), s.name
+        assert OnlineConfig().quantile == 0.7  # the paper's, which the q0.7 and n* rows stand for

@@ -119,23 +119,21 @@ def text_world(
     b = world_settings("benchmark", quick)
     stage(f"text world: GRPO with reward_weights (MORLHF), one run per preference in {b['preferences']}")
     runs = out / "text" / "morlhf"
-    done = all((runs / f"w_{w.replace(',', '_')}" / "final" / "compute.json").exists() for w in b["preferences"])
-    if not done:
-        morlhf(
-            [
-                "--preferences",
-                *b["preferences"],
-                "--steps",
-                str(b["text_grpo_steps"]),
-                "--num-generations",
-                "8",
-                "--out",
-                str(runs),
-                "--",
-                *text_demo.base_args(world, seed, quick, "online.iterations=0"),
-                "train.learning_rate=2e-3",
-            ]
-        )
+    morlhf(  # finished runs with these settings are reused (ric_runtime.io.finished_run), changed ones refused
+        [
+            "--preferences",
+            *b["preferences"],
+            "--steps",
+            str(b["text_grpo_steps"]),
+            "--num-generations",
+            "8",
+            "--out",
+            str(runs),
+            "--",
+            *text_demo.base_args(world, seed, quick, "online.iterations=0"),
+            "train.learning_rate=2e-3",
+        ]
+    )
     everything = {
         "ric": models["ric"],
         "ric_online": models["ric_online"],

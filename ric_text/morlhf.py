@@ -26,7 +26,7 @@ from ric_core.stats import RewardStats
 from ric_eval.sweep import parse_preferences
 from ric_eval.table import preference_dirname, preference_key
 from ric_runtime.config import console
-from ric_runtime.io import atomic_write_json
+from ric_runtime.io import atomic_write_json, finished_run, mark_finished
 from ric_text.config import TextConfig
 
 
@@ -152,10 +152,18 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     if cfg.train.batch_size % args.num_generations:
         raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of --num-generations")
     root = Path(args.out)
-    return {
-        preference_key(w): train_preference(cfg, w, root / preference_dirname(w), args.steps, args.num_generations)
-        for w in prefs
-    }
+    return {preference_key(w): _finished_or_trained(cfg, w, root / preference_dirname(w), args) for w in prefs}
+
+
+def _finished_or_trained(cfg: TextConfig, w: np.ndarray, out: Path, args: argparse.Namespace) -> Path:
+    """A finished run with these settings is reused; one finished with others is refused (``done.json``)."""
+    key = {"config": args.config, "overrides": list(args.overrides), "preference": [float(x) for x in w]}
+    key |= {"steps": args.steps, "num_generations": args.num_generations}
+    if (final := finished_run(out, key)) is not None:
+        return final
+    final = train_preference(cfg, w, out, args.steps, args.num_generations)
+    mark_finished(out, final, key)
+    return final
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,27 +19,27 @@ def text_runs(tmp_path_factory, tiny_text_world):
     root = tmp_path_factory.mktemp("text_bench")
     train(tiny_text_args(policy, data, rms, root / "ric"))
     args = tiny_text_args(policy, data, rms, root / "unused", "train.learning_rate=5e-2", "generation.max_new_tokens=6")
-    finals = morlhf(
-        [
-            "--preferences",
-            "1,0",
-            "0,1",
-            "--steps",
-            "2",
-            "--num-generations",
-            "4",
-            "--out",
-            str(root / "morlhf"),
-            "--",
-            *args,
-        ]
-    )
-    return root, finals
+    finals = morlhf(grpo_command(root, args, steps=2))
+    return root, finals, args
+
+
+def grpo_command(root, args, steps):
+    out = str(root / "morlhf")
+    return ["--preferences", "1,0", "0,1", "--steps", str(steps), "--num-generations", "4", "--out", out, "--", *args]
+
+
+def test_a_finished_grpo_run_is_reused_by_the_same_command_and_refused_by_another(text_runs):
+    root, finals, args = text_runs
+    stamps = {k: (f / "compute.json").stat().st_mtime_ns for k, f in finals.items()}
+    again = morlhf(grpo_command(root, args, steps=2))  # would take seconds and rewrite compute.json if retrained
+    assert again == finals and {k: (f / "compute.json").stat().st_mtime_ns for k, f in again.items()} == stamps
+    with pytest.raises(ValueError, match="other settings"):
+        morlhf(grpo_command(root, args, steps=3))
 
 
 @pytest.mark.e2e
 def test_grpo_runs_record_preference_and_compute(text_runs):
-    root, finals = text_runs
+    root, finals, _ = text_runs
     assert set(finals) == {"1,0", "0,1"}
     for key, final in finals.items():
         meta = json.loads((final.parent / "preference.json").read_text())
@@ -56,7 +56,7 @@ def _logits(model, ids):
 
 
 def test_text_soup_at_a_vertex_is_that_lora(text_runs):
-    _, finals = text_runs
+    _, finals, _ = text_runs
     soup = TextSoupModel([str(finals["1,0"]), str(finals["0,1"])])
     first, second = RiCTextModel(str(finals["1,0"])), RiCTextModel(str(finals["0,1"]))
     ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
@@ -69,7 +69,7 @@ def test_text_soup_at_a_vertex_is_that_lora(text_runs):
 
 
 def test_text_benchmark_end_to_end_and_resume(text_runs, tiny_text_world, tmp_path):
-    root, finals = text_runs
+    root, finals, _ = text_runs
     policy, _, rms = tiny_text_world
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": q}) + "\n" for q in ["how do I bake bread?", "tell me a joke."]))

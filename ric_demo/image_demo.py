@@ -10,7 +10,7 @@ from typing import Any
 
 from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
-from ric_demo.sweeps import add_world_measures, grid_args, reference_args, write_prompts
+from ric_demo.sweeps import add_world_measures, grid_args, reference_args, sweep_clock, write_prompts
 
 
 def base_model(cache: Path, data: Path, seed: int, steps: int) -> Path:
@@ -114,6 +114,7 @@ def sweep_image(
 
     s, folder = world_settings("image", quick), folder or out / "image"
     folder.mkdir(parents=True, exist_ok=True)
+    started = sweep_clock(folder)
     captions = captions or [caption(*c) for c in HELD_OUT]
     prompts = folder / "prompts.txt"
     write_prompts(prompts, "".join(c + "\n" for c in captions))
@@ -141,7 +142,7 @@ def sweep_image(
             *reference_args(reference or models["ric_online"]),
         ]
     )
-    return add_world_measures(folder, summary, image_measures(folder))
+    return add_world_measures(folder, summary, image_measures(folder), started)
 
 
 def image_measures(folder: Path) -> dict[str, tuple[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,13 +42,27 @@ def reference_args(ckpt: Path) -> list[str]:
     return ["--reference-point", *[f"{x:.6f}" for x in ref], "--reference-rule", REFERENCE_RULE]
 
 
+def sweep_clock(folder: Path) -> float:
+    """The start time to give ``add_world_measures``: now, less the time the sweep in ``folder`` already took
+    (``sweep_s`` of its summary), so a resumed or re-read sweep adds its own minutes instead of the file
+    times telling the hours between the runs (``ric_demo.study_cost`` reads ``sweep_s``)."""
+    summary = folder / "summary.json"
+    return time.time() - (json.loads(summary.read_text()).get("sweep_s", 0.0) if summary.is_file() else 0.0)
+
+
 def add_world_measures(
-    folder: Path, summary: dict[str, Any], measures: dict[str, tuple[str, Callable[[dict[str, Any]], float]]]
+    folder: Path,
+    summary: dict[str, Any],
+    measures: dict[str, tuple[str, Callable[[dict[str, Any]], float]]],
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Quality measures per row (name -> (description, row -> 0..1)) from ``folder/results.csv``, added
-    to the summary, which is written back."""
+    to the summary, which is written back; with ``started`` (``sweep_clock``) also ``sweep_s``, the sweep's
+    wall time over all its runs."""
     rows = ResultsTable(folder / "results.csv", summary["reward_names"]).rows()
     for name, (description, per_row) in measures.items():
         add_quality(summary, rows, name, description, lambda sel, f=per_row: [f(r) for r in sel])
+    if started is not None:
+        summary["sweep_s"] = round(time.time() - started, 1)
     atomic_write_json(folder / "summary.json", summary)
     return summary

@@ -9,7 +9,7 @@ from typing import Any
 
 from ric_demo import settings
 from ric_demo.settings import stage, trainer_args, trainer_config, world_settings
-from ric_demo.sweeps import add_world_measures, grid_args, reference_args, write_prompts
+from ric_demo.sweeps import add_world_measures, grid_args, reference_args, sweep_clock, write_prompts
 
 
 def base_args(world: Any, seed: int, quick: bool, *overrides: str) -> list[str]:
@@ -84,6 +84,7 @@ def sweep_text(
 
     s, folder = world_settings("text", quick), folder or out / "text"
     folder.mkdir(parents=True, exist_ok=True)
+    started = sweep_clock(folder)
     products = products or HELD_OUT
     prompts = folder / "prompts.jsonl"
     write_prompts(prompts, "".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in products))
@@ -111,4 +112,4 @@ def sweep_text(
         ]
     )
     measures = {"well_formed": ("share of well-formed template reviews", lambda r: well_formed(r["output"]))}
-    return add_world_measures(folder, summary, measures)
+    return add_world_measures(folder, summary, measures, started)

@@ -128,6 +128,7 @@ def test_benchmark_quick_compares_ric_with_the_baselines(demo, tmp_path):
         assert set(s["models"]) == want
         assert set(s["models"]["morlhf"]["preferences"]) == {"1,0", "0.5,0.5", "0,1"}
         assert s["models"]["morlhf"]["compute"]["runs"] == 3 and s["models"]["soups"]["compute"]["runs"] == 2
+        assert 0 < s["sweep_s"] < 3600  # the sweep's own wall time (ric_demo.study_cost reads it)
         demo_world, _ = world(demo, name)  # the same world reference point: HVs of both sweeps compare
         assert s["reference_point"] == demo_world["reference_point"]
         ratios = summary["comparison"][name]

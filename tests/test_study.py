@@ -200,6 +200,12 @@ def test_the_cost_of_the_studies_is_read_back_from_their_files(tmp_path):
     assert table["ood"]["sweep_min"] == pytest.approx(3.0) and table["ood"]["sweeps"] == 1
     (sweep / "done.json").write_text(json.dumps({"sweep_s": 60.0}))  # recorded by the sweep: the file times aside
     assert costs(tmp_path)["ood"]["sweep_min"] == pytest.approx(1.0)
+    bench = tmp_path / "compute/s0/text"  # the compute study's benchmark sweep: its summary records sweep_s
+    bench.mkdir(parents=True)
+    (bench / "prompts.jsonl").write_text("{}")
+    os.utime(bench / "prompts.jsonl", (0.0, 0.0))  # file times would say hours: a rerun rewrote the summary
+    (bench / "summary.json").write_text(json.dumps({"sweep_s": 90.0}))
+    assert costs(tmp_path)["compute"]["sweep_min"] == pytest.approx(1.5)
     assert elapsed_minutes(tmp_path) is None  # not a study_set.sh run
     (tmp_path / "times").write_text(  # two sessions (the set resumed): 100 + 20 minutes, the gap not counted
         "session start=1000\nood_image_s0 rc=0 180s worker1 end=1180\nmors_image_s0 rc=0 5s worker2 end=7000\n"
@@ -238,3 +244,15 @@ def test_mors_variants_name_their_quantile_and_rule_whatever_the_preset_sets():
         assert float(given["online.quantile"]) == quantile and 0 < quantile < 1, s.name
         assert given["online.mors_rule"] == ("all" if name.endswith("-all") else "any"), s.name
         assert OnlineConfig().quantile == 0.7  # the paper's, which the q0.7 and n* rows stand for
+
+
+def test_a_rerun_sweep_adds_its_own_time_to_the_one_recorded(tmp_path):
+    """sweep_clock counts on from the summary's sweep_s: reading a finished sweep back adds seconds, not the
+    hours since it ran."""
+    import time
+
+    from ric_demo.sweeps import sweep_clock
+
+    assert sweep_clock(tmp_path) == pytest.approx(time.time(), abs=5)
+    (tmp_path / "summary.json").write_text(json.dumps({"sweep_s": 600.0}))
+    assert time.time() - sweep_clock(tmp_path) == pytest.approx(600.0, abs=5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from ric_eval.table import preference_dirname, preference_key
 from ric_runtime.config import console
 from ric_runtime.io import atomic_write_json, finished_run, mark_finished
 from ric_text.config import TextConfig
+
+log = logging.getLogger(__name__)
 
 
 def reward_functions(cfg: TextConfig, stats: RewardStats, device: Any = "cpu") -> list[Callable[..., list[float]]]:
@@ -161,6 +164,10 @@ def _finished_or_trained(cfg: TextConfig, w: np.ndarray, out: Path, args: argpar
     key |= {"steps": args.steps, "num_generations": args.num_generations}
     if (final := finished_run(out, key)) is not None:
         return final
+    if (out / "final" / "compute.json").is_file():  # finished before runs recorded their settings: adopted
+        log.warning("%s finished before GRPO runs recorded their settings: reused; delete it to retrain", out)
+        mark_finished(out, out / "final", key)
+        return out / "final"
     final = train_preference(cfg, w, out, args.steps, args.num_generations)
     mark_finished(out, final, key)
     return final

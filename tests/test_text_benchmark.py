@@ -35,6 +35,11 @@ def test_a_finished_grpo_run_is_reused_by_the_same_command_and_refused_by_anothe
     assert again == finals and {k: (f / "compute.json").stat().st_mtime_ns for k, f in again.items()} == stamps
     with pytest.raises(ValueError, match="other settings"):
         morlhf(grpo_command(root, args, steps=3))
+    for final in finals.values():  # runs finished before done.json existed: adopted, not trained again
+        (final.parent / "done.json").unlink()
+    assert morlhf(grpo_command(root, args, steps=2)) == finals
+    assert all((f.parent / "done.json").is_file() for f in finals.values())
+    assert {k: (f / "compute.json").stat().st_mtime_ns for k, f in finals.items()} == stamps
 
 
 @pytest.mark.e2e

@@ -150,6 +150,9 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     ap.add_argument("--config", help="trainer YAML preset, e.g. configs/text/hh_harmless_helpful.yaml")
     ap.add_argument("overrides", nargs="*", help="trainer overrides (after --)")
     args = ap.parse_args(argv)
+    for flag, value in (("--steps", args.steps), ("--num-generations", args.num_generations)):
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1; got {value}")
     cfg = parse_train_args((["--config", args.config] if args.config else []) + list(args.overrides))
     prefs = parse_preferences(args.preferences, len(cfg.rewards))
     if cfg.train.batch_size % args.num_generations:

@@ -162,6 +162,38 @@ CASES: list[Case] = [
     ric("demo", "--seed", "-1", words=w("--seed", ">= 0")),
     ric("demo", "--modality", "audio", words=w("--modality")),
     ric("benchmark", "--seed", "x", words=w("invalid int")),
+    ric("study", "sound", words=w("invalid choice", "mors")),
+    ric("study", "mors", "--seeds", "-1", words=w("--seeds", ">= 0")),
+    ric("study", "mors", "--worlds", "sound", words=w("--worlds", "image")),
+    # -- the RL baselines
+    cli(
+        "python -m ric_diffusion.ddpo",
+        "ric_diffusion.ddpo:main",
+        lambda ctx: ["--preferences", "1,0", "--timestep-batch", "0"],
+        *w("--timestep-batch", ">= 1"),
+        given="--timestep-batch 0",
+    ),
+    cli(
+        "python -m ric_diffusion.ddpo",
+        "ric_diffusion.ddpo:main",
+        lambda ctx: ["--preferences", "1,0", "--epochs", "0"],
+        *w("--epochs", ">= 1"),
+        given="--epochs 0",
+    ),
+    cli(
+        "python -m ric_text.morlhf",
+        "ric_text.morlhf:main",
+        lambda ctx: ["--preferences", "1,0", "--steps", "0"],
+        *w("--steps", ">= 1"),
+        given="--steps 0",
+    ),
+    cli(
+        "python -m ric_text.morlhf",
+        "ric_text.morlhf:main",
+        lambda ctx: ["--preferences", "1,0", "--num-generations", "0"],
+        *w("--num-generations", ">= 1"),
+        given="--num-generations 0",
+    ),
     # -- the app's command line
     app_cli("--concurrency", "0", words=w("--concurrency")),
     app_cli("--max-queue", "0", words=w("--max-queue")),

@@ -114,7 +114,7 @@ def sweep_image(
 
     s, folder = world_settings("image", quick), folder or out / "image"
     folder.mkdir(parents=True, exist_ok=True)
-    started = sweep_clock(folder)
+    started = sweep_clock(folder / "summary.json")
     captions = captions or [caption(*c) for c in HELD_OUT]
     prompts = folder / "prompts.txt"
     write_prompts(prompts, "".join(c + "\n" for c in captions))

@@ -86,6 +86,7 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
     """One sweep of every setting of ``group`` (one prompt set, one variant) for (world, seed); skipped when
     its ``done.json`` exists."""
     from ric_core.stats import RewardStats
+    from ric_demo.sweeps import sweep_clock
 
     prompts, variant = group[0].prompts, group[0].variant
     name = prompts + (f"_{variant.key}" if variant.key else "")
@@ -103,7 +104,7 @@ def sweep_cell(world: str, study: str, group: list[Setting], out: Path, seed: in
         models[s.name] = f"{ckpts[s.name]}?{query}" if query else str(ckpts[s.name])
     seen = seen_prompts(world) if prompts == "seen" else None
     grid = sweep_grid(variant.grid, quick)
-    start = time.time() - previous.get("sweep_s", 0.0)  # the time is added up over the cell's reruns
+    start = sweep_clock(folder / "done.json")  # the time is added up over the cell's reruns
     if world == "image":
         from ric_demo.image_demo import sweep_image
         from ric_demo.image_world import reward_specs

@@ -46,6 +46,12 @@ def sweep_seconds(folder: Path, end: str) -> float:
     return (folder / end).stat().st_mtime - min(starts) if starts and (folder / end).exists() else 0.0
 
 
+def recorded_sweep_seconds(record: Path) -> float:
+    """The ``sweep_s`` a sweep's record holds (written since 2026-12-02), else its file times."""
+    seconds = json.loads(record.read_text()).get("sweep_s")
+    return sweep_seconds(record.parent, record.name) if seconds is None else seconds
+
+
 def costs(out: Path) -> dict[str, dict[str, float]]:
     """{study: {"training_min", "sweep_min", "runs", "sweeps"}} from the files under ``out``."""
     (owner, online), table = variant_study(), defaultdict(lambda: defaultdict(float))
@@ -60,18 +66,11 @@ def costs(out: Path) -> dict[str, dict[str, float]]:
         if run.is_dir() and run.name != "cache":
             table["compute"]["training_min"] += run_seconds(run) / 60
             table["compute"]["runs"] += 1
-    for done in out.glob("*/*/s*/*/done.json"):  # <study>/<world>/s<seed>/<group>/done.json
-        seconds = json.loads(done.read_text()).get("sweep_s")  # recorded since 2026-12-02; else the file times
-        table[done.parts[-5]]["sweep_min"] += (
-            sweep_seconds(done.parent, "done.json") if seconds is None else seconds
-        ) / 60
-        table[done.parts[-5]]["sweeps"] += 1
-    for summary in out.glob("compute/s*/*/summary.json"):  # the benchmark's sweep of one world
-        seconds = json.loads(summary.read_text()).get("sweep_s")  # recorded since 2026-12-02; else the file times
-        table["compute"]["sweep_min"] += (
-            sweep_seconds(summary.parent, "summary.json") if seconds is None else seconds
-        ) / 60
-        table["compute"]["sweeps"] += 1
+    done_files = [(done.parts[-5], done) for done in out.glob("*/*/s*/*/done.json")]  # <study>/<world>/s*/<group>
+    summaries = [("compute", s) for s in out.glob("compute/s*/*/summary.json")]  # the benchmark's world sweeps
+    for study, record in done_files + summaries:
+        table[study]["sweep_min"] += recorded_sweep_seconds(record) / 60
+        table[study]["sweeps"] += 1
     return {k: dict(v) for k, v in sorted(table.items())}
 
 

@@ -42,12 +42,11 @@ def reference_args(ckpt: Path) -> list[str]:
     return ["--reference-point", *[f"{x:.6f}" for x in ref], "--reference-rule", REFERENCE_RULE]
 
 
-def sweep_clock(folder: Path) -> float:
-    """The start time to give ``add_world_measures``: now, less the time the sweep in ``folder`` already took
-    (``sweep_s`` of its summary), so a resumed or re-read sweep adds its own minutes instead of the file
-    times telling the hours between the runs (``ric_demo.study_cost`` reads ``sweep_s``)."""
-    summary = folder / "summary.json"
-    return time.time() - (json.loads(summary.read_text()).get("sweep_s", 0.0) if summary.is_file() else 0.0)
+def sweep_clock(record: Path) -> float:
+    """A sweep's start time: now, less the ``sweep_s`` its ``record`` (a summary.json or a study cell's
+    done.json) already holds, so a resumed or re-read sweep adds its own minutes instead of the file times
+    telling the hours between the runs (``ric_demo.study_cost`` reads ``sweep_s``)."""
+    return time.time() - (json.loads(record.read_text()).get("sweep_s", 0.0) if record.is_file() else 0.0)
 
 
 def add_world_measures(

@@ -84,7 +84,7 @@ def sweep_text(
 
     s, folder = world_settings("text", quick), folder or out / "text"
     folder.mkdir(parents=True, exist_ok=True)
-    started = sweep_clock(folder)
+    started = sweep_clock(folder / "summary.json")
     products = products or HELD_OUT
     prompts = folder / "prompts.jsonl"
     write_prompts(prompts, "".join(json.dumps({"prompt": prompt_for(x)}) + "\n" for x in products))

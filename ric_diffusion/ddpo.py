@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ric_runtime.config import console
+from ric_runtime.config import console, require_at_least_one
 from ric_runtime.io import atomic_write_json, finished_run, mark_finished
 
 
@@ -48,9 +48,7 @@ class DDPOSettings:
     learning_rate: float = 3e-4
 
     def validate(self) -> None:
-        for name in ("epochs", "samples_per_epoch", "sample_steps", "train_batch_size", "timestep_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        require_at_least_one(self, "epochs", "samples_per_epoch", "sample_steps", "train_batch_size", "timestep_batch")
         if self.samples_per_epoch % self.train_batch_size:
             raise ValueError(
                 f"--samples-per-epoch ({self.samples_per_epoch}) must be a multiple of --train-batch-size "

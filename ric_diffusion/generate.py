@@ -14,7 +14,7 @@ import torch
 
 from ric_core.mapping import METHODS
 from ric_diffusion.pipeline import RiCDiffusionPipeline
-from ric_runtime.config import console
+from ric_runtime.config import console, require_at_least_one
 from ric_runtime.io import atomic_write_json
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -42,10 +42,7 @@ def generate(argv: list[str] | None = None) -> list[Path]:
     ap.add_argument("--out", default="samples", help="output folder")
     args = ap.parse_args(argv)
 
-    for name in ("num_images", "steps", "height", "width"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {value}")
+    require_at_least_one(args, "num_images", "steps", "height", "width")
     dtype = DTYPES[args.dtype or ("float16" if str(args.device).startswith("cuda") else "float32")]
     pipe = RiCDiffusionPipeline.from_checkpoint(
         args.checkpoint, base_model=args.base_model, device=args.device, dtype=dtype, use_ema=args.ema

@@ -136,6 +136,22 @@ def parse_cli(cls: type[T], argv: list[str] | None, description: str, example_pr
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError)
 
 
+def require_at_least_one(values: Any, *names: str) -> None:
+    """Refuse a command-line count below 1 (``None`` = not given), naming the flag: ``values`` is the
+    parsed arguments or a settings object with those attributes.
+
+    Example:
+        >>> import argparse
+        >>> require_at_least_one(argparse.Namespace(steps=0), "steps")
+        Traceback (most recent call last):
+        ValueError: --steps must be >= 1; got 0
+    """
+    for name in names:
+        value = getattr(values, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {value}")
+
+
 def console(entry: Any, argv: list[str] | None = None, prog: str = "ric") -> int:
     """Run ``entry(argv)`` for a console script: 0 on success, 2 with ``prog: error: ...`` on bad input.
 

@@ -26,7 +26,7 @@ import numpy as np
 from ric_core.stats import RewardStats
 from ric_eval.sweep import parse_preferences
 from ric_eval.table import preference_dirname, preference_key
-from ric_runtime.config import console
+from ric_runtime.config import console, require_at_least_one
 from ric_runtime.io import atomic_write_json, finished_run, mark_finished
 from ric_text.config import TextConfig
 
@@ -150,9 +150,7 @@ def run(argv: list[str] | None = None) -> dict[str, Path]:
     ap.add_argument("--config", help="trainer YAML preset, e.g. configs/text/hh_harmless_helpful.yaml")
     ap.add_argument("overrides", nargs="*", help="trainer overrides (after --)")
     args = ap.parse_args(argv)
-    for flag, value in (("--steps", args.steps), ("--num-generations", args.num_generations)):
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1; got {value}")
+    require_at_least_one(args, "steps", "num_generations")
     cfg = parse_train_args((["--config", args.config] if args.config else []) + list(args.overrides))
     prefs = parse_preferences(args.preferences, len(cfg.rewards))
     if cfg.train.batch_size % args.num_generations:

@@ -138,6 +138,12 @@ def ric(*argv: str, words: tuple[str, ...]) -> Case:
     return cli("ric", "ric_demo.cli:cli", lambda ctx: list(argv), *words, given=" ".join(argv))
 
 
+def module_flags(module: str, *flags: str, words: tuple[str, ...]) -> Case:
+    """A ``python -m module`` command run for one preference with ``flags`` (the RL baselines)."""
+    argv = ["--preferences", "1,0", *flags]
+    return cli(f"python -m {module}", f"{module}:main", lambda ctx: argv, *words, given=" ".join(flags))
+
+
 # ---- the app -------------------------------------------------------------------------------------------------
 IMAGE_FIELDS = ["prompt", "mapping", "steps", "guidance", "reward guidance", "seed", "images", "w1", "w2"]
 IMAGE_OK = ["a square number 3", "linf", 4, 2.0, 2.0, 0, 1, 0.5, 0.5]

@@ -243,7 +243,7 @@ def test_mors_variants_name_their_quantile_and_rule_whatever_the_preset_sets():
         quantile = float(name[1:4]) if name.startswith("q") else 0.7
         assert float(given["online.quantile"]) == quantile and 0 < quantile < 1, s.name
         assert given["online.mors_rule"] == ("all" if name.endswith("-all") else "any"), s.name
-        assert OnlineConfig().quantile == 0.7  # the paper's, which the q0.7 and n* rows stand for
+    assert OnlineConfig().quantile == 0.7  # the paper's, which the q0.7 and n* rows stand for
 
 
 def test_a_rerun_sweep_adds_its_own_time_to_the_one_recorded(tmp_path):
@@ -253,6 +253,7 @@ def test_a_rerun_sweep_adds_its_own_time_to_the_one_recorded(tmp_path):
 
     from ric_demo.sweeps import sweep_clock
 
-    assert sweep_clock(tmp_path) == pytest.approx(time.time(), abs=5)
-    (tmp_path / "summary.json").write_text(json.dumps({"sweep_s": 600.0}))
-    assert time.time() - sweep_clock(tmp_path) == pytest.approx(600.0, abs=5)
+    record = tmp_path / "summary.json"
+    assert sweep_clock(record) == pytest.approx(time.time(), abs=5)
+    record.write_text(json.dumps({"sweep_s": 600.0}))
+    assert time.time() - sweep_clock(record) == pytest.approx(600.0, abs=5)
